@@ -1,0 +1,1 @@
+//! Bucketing: stable hashing of units into buckets.

@@ -1,0 +1,4 @@
+//! Flagstone's evaluation engine.
+#![deny(missing_docs)]
+
+pub mod bucket;

@@ -1,0 +1,4 @@
+//! Flagstone's resource model.
+#![deny(missing_docs)]
+
+pub mod version;

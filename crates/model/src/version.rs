@@ -1,0 +1,1 @@
+//! Versions: lenient parsing and SemVer precedence.

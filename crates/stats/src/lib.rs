@@ -1,0 +1,2 @@
+//! Flagstone's statistics.
+#![deny(missing_docs)]

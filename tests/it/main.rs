@@ -1,0 +1,1 @@
+//! Flagstone integration tests: one test binary.

@@ -1,0 +1,1 @@
+//! Shared helpers for Flagstone's integration tests.
