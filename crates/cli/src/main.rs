@@ -1,3 +1,26 @@
-//! The `flagstone` command.
+//! The `flagstone` command: a thin binary over the library crates.
+//!
+//! Exit codes: 0 ok, 2 bad input (the message names the file, the JSON path
+//! and what was expected), 1 any other failure.
 
-fn main() {}
+mod exit;
+
+use clap::{Parser, Subcommand};
+use std::process::ExitCode;
+
+/// Flagstone: feature flags, rollouts and experiments.
+#[derive(Debug, Parser)]
+#[command(name = "flagstone", version, about)]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Debug, Subcommand)]
+enum Command {}
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    let result: anyhow::Result<()> = match cli.command {};
+    exit::report(result)
+}
