@@ -1,0 +1,686 @@
+//! Targeting: named criteria combined by an expression (DESIGN §1).
+//!
+//! The wire shapes follow Spotify Confidence: `{"criteria": {id: Criterion},
+//! "expression": {"and": {"operands": [{"ref": id}, …]}}}`, with the CloudBees
+//! condition kinds (group, version, property, dependency) as further criteria.
+
+use serde::{Deserialize, Serialize};
+use std::collections::BTreeMap;
+
+/// The attribute that version criteria read when none is named.
+pub const DEFAULT_VERSION_ATTRIBUTE: &str = "app_version";
+
+/// Who a segment, rollout or A/B test targets.
+///
+/// Empty targeting matches everyone. With criteria and no expression, all
+/// criteria are AND-ed.
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct Targeting {
+    /// Criteria by id, referred to from the expression with `{"ref": id}`.
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub criteria: BTreeMap<String, Criterion>,
+    /// How the criteria combine; absent means all criteria AND-ed.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub expression: Option<Expression>,
+}
+
+impl Targeting {
+    /// Whether this targeting matches everyone (no criteria, no expression).
+    pub fn is_everyone(&self) -> bool {
+        self.criteria.is_empty() && self.expression.is_none()
+    }
+}
+
+/// A boolean expression over criteria.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub enum Expression {
+    /// The outcome of the criterion with this id.
+    Ref(String),
+    /// The negation of the inner expression (two-valued logic).
+    Not(Box<Expression>),
+    /// True when every operand is true (true for no operands).
+    And(Operands),
+    /// True when any operand is true (false for no operands).
+    Or(Operands),
+}
+
+/// The operands of `and` / `or`.
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct Operands {
+    /// The sub-expressions.
+    #[serde(default)]
+    pub operands: Vec<Expression>,
+}
+
+impl Expression {
+    /// The nesting depth: a `ref` is 1, each `not` / `and` / `or` adds 1.
+    ///
+    /// Iterative, so that a hostile depth cannot exhaust the stack.
+    pub fn depth(&self) -> usize {
+        let mut max = 0;
+        let mut stack = vec![(self, 1usize)];
+        while let Some((expr, depth)) = stack.pop() {
+            max = max.max(depth);
+            match expr {
+                Expression::Ref(_) => {}
+                Expression::Not(inner) => stack.push((inner, depth + 1)),
+                Expression::And(ops) | Expression::Or(ops) => {
+                    stack.extend(ops.operands.iter().map(|op| (op, depth + 1)));
+                }
+            }
+        }
+        max
+    }
+
+    /// Calls `f` with every criterion id this expression refers to.
+    pub fn for_each_ref(&self, mut f: impl FnMut(&str)) {
+        let mut stack = vec![self];
+        while let Some(expr) = stack.pop() {
+            match expr {
+                Expression::Ref(id) => f(id),
+                Expression::Not(inner) => stack.push(inner),
+                Expression::And(ops) | Expression::Or(ops) => stack.extend(ops.operands.iter()),
+            }
+        }
+    }
+}
+
+/// One named condition of a targeting.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub enum Criterion {
+    /// A rule on one attribute of the context.
+    Attribute(AttributeCriterion),
+    /// Another segment's targeting AND its allocation.
+    Segment(SegmentCriterion),
+    /// Membership in CloudBees target groups.
+    Group(GroupCriterion),
+    /// A SemVer comparison on a version attribute.
+    Version(VersionCriterion),
+    /// A CloudBees property condition.
+    Property(PropertyCondition),
+    /// Another flag's resolution for the same context.
+    Dependency(DependencyCriterion),
+}
+
+/// A rule on one attribute.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(try_from = "AttributeCriterionWire", into = "AttributeCriterionWire")]
+pub struct AttributeCriterion {
+    /// The attribute: a literal top-level key, else a dot path (`user.plan`).
+    pub attribute_name: String,
+    /// What the attribute's value must satisfy.
+    pub rule: AttributeRule,
+}
+
+/// What an attribute's value must satisfy (exactly one rule kind).
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(try_from = "AttributeRuleWire", into = "AttributeRuleWire")]
+pub enum AttributeRule {
+    /// Equal to the value (numbers compare numerically).
+    Eq(EqRule),
+    /// Equal to one of the values.
+    Set(SetRule),
+    /// Inside a range of numbers, timestamps or versions.
+    Range(RangeRule),
+    /// A string starting with the value.
+    StartsWith(StringRule),
+    /// A string ending with the value.
+    EndsWith(StringRule),
+    /// A string containing the value.
+    Contains(StringRule),
+    /// A string in which the pattern is found (unanchored search).
+    Regex(RegexRule),
+    /// A list with at least one element satisfying the inner rule.
+    Any(Box<InnerRule>),
+    /// A list whose elements all satisfy the inner rule (true for an empty or missing list).
+    All(Box<InnerRule>),
+}
+
+/// `eqRule`.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct EqRule {
+    /// The value to compare with.
+    pub value: Value,
+    /// Compare strings without regard to case (Unicode simple case folding).
+    #[serde(default, skip_serializing_if = "is_false")]
+    pub case_insensitive: bool,
+}
+
+/// `setRule`.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct SetRule {
+    /// The accepted values.
+    pub values: Vec<Value>,
+    /// Compare strings without regard to case.
+    #[serde(default, skip_serializing_if = "is_false")]
+    pub case_insensitive: bool,
+}
+
+/// `rangeRule`: at most one start bound and at most one end bound, at least one of them.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(try_from = "RangeRuleWire", into = "RangeRuleWire")]
+pub struct RangeRule {
+    /// The lower bound, if any.
+    pub start: Option<Bound>,
+    /// The upper bound, if any.
+    pub end: Option<Bound>,
+}
+
+/// One end of a range.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Bound {
+    /// The bound's value: a number, timestamp or version.
+    pub value: Value,
+    /// Whether a value equal to the bound is inside.
+    pub inclusive: bool,
+}
+
+/// `startsWithRule`, `endsWithRule`, `containsRule`.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct StringRule {
+    /// The string to look for.
+    pub value: String,
+    /// Compare without regard to case.
+    #[serde(default, skip_serializing_if = "is_false")]
+    pub case_insensitive: bool,
+}
+
+/// `regexRule`.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct RegexRule {
+    /// A pattern in Rust `regex` syntax, searched unanchored.
+    pub pattern: String,
+    /// Match without regard to case.
+    #[serde(default, skip_serializing_if = "is_false")]
+    pub case_insensitive: bool,
+}
+
+/// The inner rule of `anyRule` / `allRule`: `{"rule": AttributeRule}`.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct InnerRule {
+    /// The rule applied to each element.
+    pub rule: AttributeRule,
+}
+
+/// A typed value in a rule (Confidence style).
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub enum Value {
+    /// `{"boolValue": true}`
+    BoolValue(bool),
+    /// `{"numberValue": 1.5}`
+    NumberValue(f64),
+    /// `{"stringValue": "SE"}`
+    StringValue(String),
+    /// `{"timestampValue": "2026-01-01T00:00:00Z"}` (RFC 3339)
+    TimestampValue(String),
+    /// `{"versionValue": {"version": "1.2.3"}}`
+    VersionValue(VersionLiteral),
+    /// `{"listValue": {"values": [...]}}`
+    ListValue(ListValue),
+}
+
+impl Value {
+    /// The wire key of this value's type, for messages.
+    pub fn type_name(&self) -> &'static str {
+        match self {
+            Value::BoolValue(_) => "boolValue",
+            Value::NumberValue(_) => "numberValue",
+            Value::StringValue(_) => "stringValue",
+            Value::TimestampValue(_) => "timestampValue",
+            Value::VersionValue(_) => "versionValue",
+            Value::ListValue(_) => "listValue",
+        }
+    }
+}
+
+/// The body of `versionValue`.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct VersionLiteral {
+    /// The version text.
+    pub version: String,
+}
+
+/// The body of `listValue`.
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct ListValue {
+    /// The elements.
+    #[serde(default)]
+    pub values: Vec<Value>,
+}
+
+/// `segment` criterion: `{"segment": "segments/beta"}`.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct SegmentCriterion {
+    /// The referenced segment.
+    pub segment: String,
+}
+
+/// How a group criterion combines its target groups, or a target group its conditions.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum GroupOperator {
+    /// Any matches.
+    #[default]
+    Or,
+    /// All match.
+    And,
+    /// None matches.
+    Not,
+}
+
+/// `group` criterion: membership in target groups.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct GroupCriterion {
+    /// `or` (default): any group; `and`: all; `not`: none.
+    #[serde(default)]
+    pub operator: GroupOperator,
+    /// The target groups.
+    pub names: Vec<String>,
+}
+
+/// `version` criterion.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct VersionCriterion {
+    /// The attribute holding the version; `app_version` by default.
+    #[serde(default = "default_version_attribute")]
+    pub attribute_name: String,
+    /// One of the six `semver-*` operators.
+    pub operator: PropertyOperator,
+    /// The version to compare with.
+    pub semver: String,
+}
+
+fn default_version_attribute() -> String {
+    DEFAULT_VERSION_ATTRIBUTE.to_owned()
+}
+
+/// `property` criterion (CloudBees): `{"name", "operator", "operand"}`.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct PropertyCondition {
+    /// The property (attribute) name.
+    pub name: String,
+    /// The comparison.
+    pub operator: PropertyOperator,
+    /// The operand; unused by `is-undefined`, `is-true`, `is-false`.
+    #[serde(default, skip_serializing_if = "serde_json::Value::is_null")]
+    pub operand: serde_json::Value,
+}
+
+/// CloudBees property operators.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum PropertyOperator {
+    /// The property is missing or null.
+    IsUndefined,
+    /// The property is the boolean `true`.
+    IsTrue,
+    /// The property is the boolean `false`.
+    IsFalse,
+    /// Same JSON type and equal.
+    Eq,
+    /// Present, and not `eq`.
+    Ne,
+    /// Number greater than the operand.
+    Gt,
+    /// Number greater than or equal.
+    Gte,
+    /// Number less than.
+    Lt,
+    /// Number less than or equal.
+    Lte,
+    /// String in which the operand pattern is found.
+    Regex,
+    /// Equal to one of the operand array's elements.
+    InArray,
+    /// Version equal (precedence).
+    SemverEq,
+    /// Version not equal.
+    SemverNe,
+    /// Version greater.
+    SemverGt,
+    /// Version greater or equal.
+    SemverGte,
+    /// Version less.
+    SemverLt,
+    /// Version less or equal.
+    SemverLte,
+}
+
+impl PropertyOperator {
+    /// Whether this is one of the six `semver-*` operators.
+    pub fn is_semver(self) -> bool {
+        matches!(
+            self,
+            PropertyOperator::SemverEq
+                | PropertyOperator::SemverNe
+                | PropertyOperator::SemverGt
+                | PropertyOperator::SemverGte
+                | PropertyOperator::SemverLt
+                | PropertyOperator::SemverLte
+        )
+    }
+
+    /// Whether the operator reads no operand.
+    pub fn is_unary(self) -> bool {
+        matches!(
+            self,
+            PropertyOperator::IsUndefined | PropertyOperator::IsTrue | PropertyOperator::IsFalse
+        )
+    }
+
+    /// The wire spelling.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            PropertyOperator::IsUndefined => "is-undefined",
+            PropertyOperator::IsTrue => "is-true",
+            PropertyOperator::IsFalse => "is-false",
+            PropertyOperator::Eq => "eq",
+            PropertyOperator::Ne => "ne",
+            PropertyOperator::Gt => "gt",
+            PropertyOperator::Gte => "gte",
+            PropertyOperator::Lt => "lt",
+            PropertyOperator::Lte => "lte",
+            PropertyOperator::Regex => "regex",
+            PropertyOperator::InArray => "in-array",
+            PropertyOperator::SemverEq => "semver-eq",
+            PropertyOperator::SemverNe => "semver-ne",
+            PropertyOperator::SemverGt => "semver-gt",
+            PropertyOperator::SemverGte => "semver-gte",
+            PropertyOperator::SemverLt => "semver-lt",
+            PropertyOperator::SemverLte => "semver-lte",
+        }
+    }
+}
+
+/// `dependency` criterion: another flag gives a variant (or a value).
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(try_from = "DependencyWire", into = "DependencyWire")]
+pub struct DependencyCriterion {
+    /// The flag resolved for the same context.
+    pub flag: String,
+    /// What its resolution must give.
+    pub expect: DependencyExpectation,
+}
+
+/// What a dependency expects of the other flag.
+#[derive(Clone, Debug, PartialEq)]
+pub enum DependencyExpectation {
+    /// This variant (full name or id).
+    Variant(String),
+    /// A variant whose value equals this JSON value.
+    Value(serde_json::Value),
+}
+
+// ---- wire forms: "exactly one of" shapes become enums with a clear error ----
+
+macro_rules! rule_wire {
+    ($(#[$meta:meta])* $name:ident { $($extra:tt)* }) => {
+        $(#[$meta])*
+        #[derive(Clone, Debug, Default, Serialize, Deserialize)]
+        #[serde(rename_all = "camelCase", deny_unknown_fields)]
+        struct $name {
+            $($extra)*
+            #[serde(default, skip_serializing_if = "Option::is_none")]
+            eq_rule: Option<EqRule>,
+            #[serde(default, skip_serializing_if = "Option::is_none")]
+            set_rule: Option<SetRule>,
+            #[serde(default, skip_serializing_if = "Option::is_none")]
+            range_rule: Option<RangeRule>,
+            #[serde(default, skip_serializing_if = "Option::is_none")]
+            starts_with_rule: Option<StringRule>,
+            #[serde(default, skip_serializing_if = "Option::is_none")]
+            ends_with_rule: Option<StringRule>,
+            #[serde(default, skip_serializing_if = "Option::is_none")]
+            contains_rule: Option<StringRule>,
+            #[serde(default, skip_serializing_if = "Option::is_none")]
+            regex_rule: Option<RegexRule>,
+            #[serde(default, skip_serializing_if = "Option::is_none")]
+            any_rule: Option<Box<InnerRule>>,
+            #[serde(default, skip_serializing_if = "Option::is_none")]
+            all_rule: Option<Box<InnerRule>>,
+        }
+    };
+}
+
+rule_wire!(AttributeRuleWire {});
+rule_wire!(AttributeCriterionWire { attribute_name: String });
+
+const RULE_KINDS: &str = "eqRule, setRule, rangeRule, startsWithRule, endsWithRule, containsRule, regexRule, anyRule, allRule";
+
+macro_rules! take_rule {
+    ($wire:expr) => {{
+        let w = $wire;
+        let mut found: Vec<AttributeRule> = Vec::with_capacity(1);
+        found.extend(w.eq_rule.map(AttributeRule::Eq));
+        found.extend(w.set_rule.map(AttributeRule::Set));
+        found.extend(w.range_rule.map(AttributeRule::Range));
+        found.extend(w.starts_with_rule.map(AttributeRule::StartsWith));
+        found.extend(w.ends_with_rule.map(AttributeRule::EndsWith));
+        found.extend(w.contains_rule.map(AttributeRule::Contains));
+        found.extend(w.regex_rule.map(AttributeRule::Regex));
+        found.extend(w.any_rule.map(AttributeRule::Any));
+        found.extend(w.all_rule.map(AttributeRule::All));
+        match found.len() {
+            1 => found.pop().ok_or_else(|| exactly_one_rule(0)),
+            n => Err(exactly_one_rule(n)),
+        }
+    }};
+}
+
+fn exactly_one_rule(found: usize) -> String {
+    format!("expected exactly one of {RULE_KINDS}, found {found}")
+}
+
+macro_rules! put_rule {
+    ($rule:expr, $wire:expr) => {{
+        let mut w = $wire;
+        match $rule {
+            AttributeRule::Eq(r) => w.eq_rule = Some(r),
+            AttributeRule::Set(r) => w.set_rule = Some(r),
+            AttributeRule::Range(r) => w.range_rule = Some(r),
+            AttributeRule::StartsWith(r) => w.starts_with_rule = Some(r),
+            AttributeRule::EndsWith(r) => w.ends_with_rule = Some(r),
+            AttributeRule::Contains(r) => w.contains_rule = Some(r),
+            AttributeRule::Regex(r) => w.regex_rule = Some(r),
+            AttributeRule::Any(r) => w.any_rule = Some(r),
+            AttributeRule::All(r) => w.all_rule = Some(r),
+        }
+        w
+    }};
+}
+
+impl TryFrom<AttributeRuleWire> for AttributeRule {
+    type Error = String;
+    fn try_from(wire: AttributeRuleWire) -> Result<Self, String> {
+        take_rule!(wire)
+    }
+}
+
+impl From<AttributeRule> for AttributeRuleWire {
+    fn from(rule: AttributeRule) -> Self {
+        put_rule!(rule, AttributeRuleWire::default())
+    }
+}
+
+impl TryFrom<AttributeCriterionWire> for AttributeCriterion {
+    type Error = String;
+    fn try_from(mut wire: AttributeCriterionWire) -> Result<Self, String> {
+        let attribute_name = std::mem::take(&mut wire.attribute_name);
+        Ok(AttributeCriterion { attribute_name, rule: take_rule!(wire)? })
+    }
+}
+
+impl From<AttributeCriterion> for AttributeCriterionWire {
+    fn from(c: AttributeCriterion) -> Self {
+        put_rule!(
+            c.rule,
+            AttributeCriterionWire { attribute_name: c.attribute_name, ..Default::default() }
+        )
+    }
+}
+
+#[derive(Serialize, Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+struct RangeRuleWire {
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    start_inclusive: Option<Value>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    start_exclusive: Option<Value>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    end_inclusive: Option<Value>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    end_exclusive: Option<Value>,
+}
+
+impl TryFrom<RangeRuleWire> for RangeRule {
+    type Error = &'static str;
+    fn try_from(w: RangeRuleWire) -> Result<Self, Self::Error> {
+        let bound = |incl: Option<Value>, excl: Option<Value>, which| match (incl, excl) {
+            (Some(value), None) => Ok(Some(Bound { value, inclusive: true })),
+            (None, Some(value)) => Ok(Some(Bound { value, inclusive: false })),
+            (None, None) => Ok(None),
+            (Some(_), Some(_)) => Err(which),
+        };
+        let start = bound(
+            w.start_inclusive,
+            w.start_exclusive,
+            "expected at most one of startInclusive, startExclusive",
+        )?;
+        let end = bound(
+            w.end_inclusive,
+            w.end_exclusive,
+            "expected at most one of endInclusive, endExclusive",
+        )?;
+        if start.is_none() && end.is_none() {
+            return Err(
+                "expected a start (startInclusive or startExclusive) or an end (endInclusive or endExclusive)",
+            );
+        }
+        Ok(RangeRule { start, end })
+    }
+}
+
+impl From<RangeRule> for RangeRuleWire {
+    fn from(r: RangeRule) -> Self {
+        let split = |b: Option<Bound>| match b {
+            Some(Bound { value, inclusive: true }) => (Some(value), None),
+            Some(Bound { value, inclusive: false }) => (None, Some(value)),
+            None => (None, None),
+        };
+        let (start_inclusive, start_exclusive) = split(r.start);
+        let (end_inclusive, end_exclusive) = split(r.end);
+        RangeRuleWire { start_inclusive, start_exclusive, end_inclusive, end_exclusive }
+    }
+}
+
+#[derive(Serialize, Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+struct DependencyWire {
+    flag: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    variant: Option<String>,
+    // `Option<Value>` would read JSON null as "absent"; a dependency on a null
+    // value is meaningless, so null is treated as absent and reported.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    value: Option<serde_json::Value>,
+}
+
+impl TryFrom<DependencyWire> for DependencyCriterion {
+    type Error = &'static str;
+    fn try_from(w: DependencyWire) -> Result<Self, Self::Error> {
+        let expect = match (w.variant, w.value) {
+            (Some(variant), None) => DependencyExpectation::Variant(variant),
+            (None, Some(value)) => DependencyExpectation::Value(value),
+            _ => return Err("expected exactly one of variant, value"),
+        };
+        Ok(DependencyCriterion { flag: w.flag, expect })
+    }
+}
+
+impl From<DependencyCriterion> for DependencyWire {
+    fn from(d: DependencyCriterion) -> Self {
+        let (variant, value) = match d.expect {
+            DependencyExpectation::Variant(v) => (Some(v), None),
+            DependencyExpectation::Value(v) => (None, Some(v)),
+        };
+        DependencyWire { flag: d.flag, variant, value }
+    }
+}
+
+pub(crate) fn is_false(b: &bool) -> bool {
+    !*b
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn attribute_criterion_round_trips() {
+        let json = r#"{"attributeName":"country","setRule":{"values":[{"stringValue":"SE"}],"caseInsensitive":true}}"#;
+        let c: AttributeCriterion = serde_json::from_str(json).unwrap();
+        assert_eq!(c.attribute_name, "country");
+        assert!(matches!(c.rule, AttributeRule::Set(ref s) if s.case_insensitive));
+        assert_eq!(serde_json::to_string(&c).unwrap(), json);
+    }
+
+    #[test]
+    fn attribute_criterion_needs_exactly_one_rule() {
+        let none =
+            serde_json::from_str::<AttributeCriterion>(r#"{"attributeName":"a"}"#).unwrap_err();
+        assert!(none.to_string().contains("expected exactly one of eqRule"), "{none}");
+        let two = r#"{"attributeName":"a","eqRule":{"value":{"boolValue":true}},"regexRule":{"pattern":"x"}}"#;
+        let err = serde_json::from_str::<AttributeCriterion>(two).unwrap_err();
+        assert!(err.to_string().contains("found 2"), "{err}");
+    }
+
+    #[test]
+    fn range_rule_bounds() {
+        let r: RangeRule = serde_json::from_str(
+            r#"{"startInclusive":{"numberValue":1},"endExclusive":{"numberValue":2}}"#,
+        )
+        .unwrap();
+        assert!(r.start.as_ref().unwrap().inclusive);
+        assert!(!r.end.as_ref().unwrap().inclusive);
+        let both = r#"{"startInclusive":{"numberValue":1},"startExclusive":{"numberValue":2}}"#;
+        assert!(serde_json::from_str::<RangeRule>(both).is_err());
+        assert!(serde_json::from_str::<RangeRule>("{}").is_err());
+    }
+
+    #[test]
+    fn expression_depth_and_refs() {
+        let e: Expression = serde_json::from_str(
+            r#"{"and":{"operands":[{"ref":"a"},{"not":{"or":{"operands":[{"ref":"b"}]}}}]}}"#,
+        )
+        .unwrap();
+        assert_eq!(e.depth(), 4);
+        let mut refs = Vec::new();
+        e.for_each_ref(|r| refs.push(r.to_owned()));
+        refs.sort();
+        assert_eq!(refs, ["a", "b"]);
+    }
+
+    #[test]
+    fn dependency_needs_variant_or_value() {
+        let d: DependencyCriterion =
+            serde_json::from_str(r#"{"flag":"flags/a","variant":"on"}"#).unwrap();
+        assert_eq!(d.expect, DependencyExpectation::Variant("on".into()));
+        assert!(serde_json::from_str::<DependencyCriterion>(r#"{"flag":"flags/a"}"#).is_err());
+    }
+}
