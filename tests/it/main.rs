@@ -1,1 +1,4 @@
 //! Flagstone integration tests: one test binary.
+
+mod roundtrip;
+mod validation;

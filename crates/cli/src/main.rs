@@ -4,6 +4,8 @@
 //! and what was expected), 1 any other failure.
 
 mod exit;
+mod input;
+mod validate;
 
 use clap::{Parser, Subcommand};
 use std::process::ExitCode;
@@ -17,10 +19,15 @@ struct Cli {
 }
 
 #[derive(Debug, Subcommand)]
-enum Command {}
+enum Command {
+    /// Check a config and report every problem with its JSON path.
+    Validate(validate::ValidateArgs),
+}
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
-    let result: anyhow::Result<()> = match cli.command {};
+    let result = match cli.command {
+        Command::Validate(args) => validate::run(&args),
+    };
     exit::report(result)
 }

@@ -11,8 +11,10 @@ pub mod names;
 pub mod parse;
 pub mod segment;
 pub mod targeting;
+pub mod validate;
 pub mod version;
 pub mod workflow;
 
 pub use config::Config;
 pub use parse::{ParseError, parse_config};
+pub use validate::{Validation, ValidationError, ValidationWarning, validate};

@@ -430,12 +430,11 @@ pub enum DependencyExpectation {
 // ---- wire forms: "exactly one of" shapes become enums with a clear error ----
 
 macro_rules! rule_wire {
-    ($(#[$meta:meta])* $name:ident { $($extra:tt)* }) => {
-        $(#[$meta])*
+    ($name:ident { $($field:ident : $ty:ty),* $(,)? }) => {
         #[derive(Clone, Debug, Default, Serialize, Deserialize)]
         #[serde(rename_all = "camelCase", deny_unknown_fields)]
         struct $name {
-            $($extra)*
+            $($field: $ty,)*
             #[serde(default, skip_serializing_if = "Option::is_none")]
             eq_rule: Option<EqRule>,
             #[serde(default, skip_serializing_if = "Option::is_none")]
