@@ -1,0 +1,1433 @@
+//! The `analyze` entry point: an [`AnalysisRequest`] (the JSON contract of DESIGN §4, camelCase)
+//! in, an [`AnalysisResult`] out.
+//!
+//! Decisions where the design is silent, recorded here:
+//! - `minimumDetectableEffect` and `nonInferiorityMargin` are relative to `|control mean|`;
+//!   `poweredEffect` is relative too. With a margin, power is computed for a true effect of 0
+//!   against the margin.
+//! - A margin makes the test one-sided in the preferred direction (an explicit contrary
+//!   `sides` is rejected). Any metric with a margin gets the non-inferiority statuses.
+//!   `INFERIOR` means the mirror one-sided bound (same alpha) lies beyond the margin.
+//! - Holm and Benjamini–Hochberg give each comparison its own adjusted alpha; it is reported
+//!   per comparison (`adjustedAlpha`), and `statsSettings.adjustedAlpha` is the smallest of the
+//!   metric's comparisons.
+//! - `chi-squared` applies to binary metrics without covariate; other metrics fall back to the
+//!   z-test with an annotation. The `bayesian` method reports no p-values; its status comes
+//!   from the credible interval.
+//! - A metric's overall status: for success metrics without margin, positive if any treatment
+//!   is, else negative if any, else not significant, else undefined; for guardrails and
+//!   margins, the most alarming: inferior, negative, undefined, inconclusive/not significant,
+//!   then non-inferior/positive.
+//! - `log10PValue` is always reported when the p-value is defined, so it also ranks p-values
+//!   that underflow to 0.
+
+use std::collections::BTreeMap;
+
+use serde::{Deserialize, Deserializer, Serialize, Serializer};
+
+use crate::bayes::{self, BetaPosterior, BetaPrior, EffectPrior, NormalPosterior, Posterior};
+use crate::correction::{Correction, adjusted_alphas};
+use crate::error::{StatsError, UndefinedReason};
+use crate::frequentist::{
+    Comparison, DifferenceTest, Interval, Method, RelativeCi, Sides, TestSpec,
+};
+use crate::numeric::finite;
+use crate::power::{self, EffectModel, PowerSpec};
+use crate::srm;
+use crate::sufficient::{
+    ArmSummary, BinaryStats, Covariate, CupedArm, MeanStats, Moments, RatioStats, cuped,
+};
+
+// ---------------------------------------------------------------------------------------------
+// Request
+
+/// A non-negative integer count; accepts integral JSON numbers such as `1e9`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub struct Count(pub u64);
+
+impl Serialize for Count {
+    fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        s.serialize_u64(self.0)
+    }
+}
+
+impl<'de> Deserialize<'de> for Count {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        struct V;
+        impl serde::de::Visitor<'_> for V {
+            type Value = Count;
+            fn expecting(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+                f.write_str("a non-negative integer count")
+            }
+            fn visit_u64<E: serde::de::Error>(self, v: u64) -> Result<Count, E> {
+                Ok(Count(v))
+            }
+            fn visit_i64<E: serde::de::Error>(self, v: i64) -> Result<Count, E> {
+                u64::try_from(v).map(Count).map_err(|_| {
+                    E::custom(format!("expected a non-negative integer count, got {v}"))
+                })
+            }
+            fn visit_f64<E: serde::de::Error>(self, v: f64) -> Result<Count, E> {
+                if v >= 0.0 && v.fract() == 0.0 && v <= 9_007_199_254_740_992.0 {
+                    Ok(Count(v as u64))
+                } else {
+                    Err(E::custom(format!("expected a non-negative integer count, got {v}")))
+                }
+            }
+        }
+        d.deserialize_any(V)
+    }
+}
+
+/// The test family requested.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum MethodName {
+    /// z-test (default).
+    #[default]
+    ZTest,
+    /// Welch's t-test.
+    TTest,
+    /// Pooled two-proportion (Pearson χ²).
+    ChiSquared,
+    /// Beta–Binomial / normal Bayesian analysis.
+    Bayesian,
+}
+
+/// Multiple-testing correction on the wire.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum CorrectionName {
+    /// Bonferroni (default).
+    #[default]
+    Bonferroni,
+    /// Holm step-down.
+    Holm,
+    /// Benjamini–Hochberg step-up.
+    BenjaminiHochberg,
+    /// No correction.
+    None,
+}
+
+/// Relative interval style on the wire.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum RelativeCiName {
+    /// Delta method (default).
+    #[default]
+    Delta,
+    /// Absolute interval scaled by the control mean.
+    Scaled,
+}
+
+/// Sides on the wire.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum SidesName {
+    /// Two-sided.
+    TwoSided,
+    /// Upper one-sided.
+    Greater,
+    /// Lower one-sided.
+    Less,
+}
+
+/// A prior: Beta for binary metrics, normal on the relative effect for the others.
+#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
+#[serde(untagged)]
+pub enum PriorSpec {
+    /// `{"alpha", "beta"}`.
+    Beta {
+        /// First shape parameter.
+        alpha: f64,
+        /// Second shape parameter.
+        beta: f64,
+    },
+    /// `{"mean", "stddev"}` of the relative effect.
+    Normal {
+        /// Prior mean.
+        mean: f64,
+        /// Prior standard deviation.
+        stddev: f64,
+    },
+}
+
+/// A variant of the experiment.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct VariantSpec {
+    /// Variant name, the key of each metric's `data`.
+    pub name: String,
+    /// Relative allocation weight.
+    pub expected_share: f64,
+    /// Units assigned, for the SRM check.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub units: Option<Count>,
+}
+
+/// Metric type.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum MetricType {
+    /// `{n, successes}`.
+    Binary,
+    /// `{n, sum, sumSquares}`.
+    Mean,
+    /// `{n, numerator, denominator, crossProducts}`.
+    Ratio,
+}
+
+/// Metric role.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[serde(rename_all = "UPPERCASE")]
+pub enum MetricKind {
+    /// A metric the experiment hopes to move.
+    #[default]
+    Success,
+    /// A metric that must not get worse.
+    Guardrail,
+}
+
+/// Which direction is good.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[serde(rename_all = "UPPERCASE")]
+pub enum Direction {
+    /// Higher is better.
+    #[default]
+    Increase,
+    /// Lower is better.
+    Decrease,
+}
+
+/// `{sum, sumSquares}`.
+#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct MomentsSpec {
+    /// `Σx`.
+    pub sum: f64,
+    /// `Σx²`.
+    pub sum_squares: f64,
+}
+
+/// CUPED covariate `{sum, sumSquares, crossProducts}`.
+#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct CovariateSpec {
+    /// `Σc`.
+    pub sum: f64,
+    /// `Σc²`.
+    pub sum_squares: f64,
+    /// `Σ c·y`.
+    pub cross_products: f64,
+}
+
+/// One arm's sufficient statistics; which fields are required depends on the metric type.
+#[derive(Debug, Clone, PartialEq, Default, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct StatsSpec {
+    /// Units.
+    pub n: Count,
+    /// Binary: units with a success.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub successes: Option<Count>,
+    /// Mean: `Σx`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub sum: Option<f64>,
+    /// Mean: `Σx²`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub sum_squares: Option<f64>,
+    /// Ratio: numerator moments.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub numerator: Option<MomentsSpec>,
+    /// Ratio: denominator moments.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub denominator: Option<MomentsSpec>,
+    /// Ratio: `Σ numerator·denominator`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub cross_products: Option<f64>,
+    /// Optional CUPED covariate (binary and mean metrics).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub covariate: Option<CovariateSpec>,
+}
+
+/// A metric to analyse.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct MetricSpec {
+    /// Metric id, echoed in the result.
+    pub id: String,
+    /// Metric type.
+    #[serde(rename = "type")]
+    pub metric_type: MetricType,
+    /// Success (default) or guardrail.
+    #[serde(default)]
+    pub kind: MetricKind,
+    /// Which direction is good (default `INCREASE`).
+    #[serde(default)]
+    pub preferred_direction: Direction,
+    /// Explicit alternative; default two-sided, or one-sided with a margin.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub sides: Option<SidesName>,
+    /// Relative MDE for power and sample size.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub minimum_detectable_effect: Option<f64>,
+    /// Relative non-inferiority margin.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub non_inferiority_margin: Option<f64>,
+    /// Statistics per variant name.
+    pub data: BTreeMap<String, StatsSpec>,
+}
+
+fn default_alpha() -> f64 {
+    0.05
+}
+
+fn default_power() -> f64 {
+    0.8
+}
+
+/// The input of `flagstone analyze`.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct AnalysisRequest {
+    /// Family-wise significance level (default 0.05).
+    #[serde(default = "default_alpha")]
+    pub alpha: f64,
+    /// Target power for sample-size planning (default 0.8).
+    #[serde(default = "default_power")]
+    pub power: f64,
+    /// Test family.
+    #[serde(default)]
+    pub method: MethodName,
+    /// Multiple-testing correction.
+    #[serde(default)]
+    pub correction: CorrectionName,
+    /// Relative interval style.
+    #[serde(default)]
+    pub relative_ci: RelativeCiName,
+    /// Name of the control variant.
+    pub control: String,
+    /// Prior for the Bayesian method.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub prior: Option<PriorSpec>,
+    /// The variants, in output order.
+    pub variants: Vec<VariantSpec>,
+    /// The metrics, in output order.
+    pub metrics: Vec<MetricSpec>,
+}
+
+// ---------------------------------------------------------------------------------------------
+// Result
+
+/// Sample-ratio mismatch check.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct SrmResult {
+    /// Pearson's χ².
+    pub chi2: Option<f64>,
+    /// Degrees of freedom.
+    pub df: Option<u32>,
+    /// p-value.
+    pub p_value: Option<f64>,
+    /// `pValue < 0.001`.
+    pub mismatch: bool,
+    /// Why the check is undefined (no units).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub undefined_reason: Option<String>,
+}
+
+/// Estimate, standard error and interval; `null` ends are unbounded (one-sided) or undefined.
+#[derive(Debug, Clone, Copy, PartialEq, Default, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct IntervalResult {
+    /// Point estimate.
+    pub estimate: Option<f64>,
+    /// Standard error (posterior sd for the Bayesian method).
+    pub std_err: Option<f64>,
+    /// Lower end.
+    pub ci_lower: Option<f64>,
+    /// Upper end.
+    pub ci_upper: Option<f64>,
+}
+
+impl From<&Interval> for IntervalResult {
+    fn from(i: &Interval) -> Self {
+        IntervalResult {
+            estimate: finite(i.estimate),
+            std_err: finite(i.std_err),
+            ci_lower: i.lower.and_then(finite),
+            ci_upper: i.upper.and_then(finite),
+        }
+    }
+}
+
+/// Status of a comparison or a metric.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+pub enum Status {
+    /// Interval wholly on the preferred side of zero.
+    #[serde(rename = "METRIC_RESULT_STATUS_SIGNIFICANT_POSITIVE")]
+    SignificantPositive,
+    /// Interval wholly on the other side of zero.
+    #[serde(rename = "METRIC_RESULT_STATUS_SIGNIFICANT_NEGATIVE")]
+    SignificantNegative,
+    /// Interval contains zero.
+    #[serde(rename = "METRIC_RESULT_STATUS_NOT_SIGNIFICANT")]
+    NotSignificant,
+    /// Interval wholly better than the margin.
+    #[serde(rename = "METRIC_RESULT_STATUS_NON_INFERIOR")]
+    NonInferior,
+    /// The mirror bound is worse than the margin.
+    #[serde(rename = "METRIC_RESULT_STATUS_INFERIOR")]
+    Inferior,
+    /// Neither.
+    #[serde(rename = "METRIC_RESULT_STATUS_INCONCLUSIVE")]
+    Inconclusive,
+    /// Not computable; see `undefinedReason`.
+    #[serde(rename = "METRIC_RESULT_STATUS_UNDEFINED")]
+    Undefined,
+}
+
+/// One treatment against the control.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct ComparisonResult {
+    /// Treatment variant.
+    pub treatment: String,
+    /// Control variant.
+    pub control: String,
+    /// Control estimate (adjusted under CUPED).
+    pub control_mean: Option<f64>,
+    /// Treatment estimate.
+    pub treatment_mean: Option<f64>,
+    /// `t − c`.
+    pub absolute: IntervalResult,
+    /// `(t − c)/|c|`.
+    pub relative: IntervalResult,
+    /// z, t or χ².
+    pub statistic: Option<f64>,
+    /// Degrees of freedom (t, χ²).
+    pub dof: Option<f64>,
+    /// p-value (0 when it underflows; see `log10PValue`).
+    pub p_value: Option<f64>,
+    /// `log10` of the p-value, finite when the p-value underflows.
+    pub log10_p_value: Option<f64>,
+    /// Alpha the interval was built at, after correction.
+    pub adjusted_alpha: f64,
+    /// Status from the interval.
+    pub status: Status,
+    /// Relative effect detectable with `power` at the current sample sizes.
+    pub powered_effect: Option<f64>,
+    /// Units per arm needed to detect the MDE (or the margin) with `power`.
+    pub required_sample_size: Option<f64>,
+    /// Power to detect the MDE (or the margin) at the current sample sizes.
+    pub achieved_power: Option<f64>,
+    /// Why something above is `null`.
+    pub undefined_reason: Option<String>,
+}
+
+/// `{lower, upper}`.
+#[derive(Debug, Clone, Copy, PartialEq, Serialize)]
+pub struct CredibleInterval {
+    /// Lower end.
+    pub lower: f64,
+    /// Upper end.
+    pub upper: f64,
+}
+
+/// Relative difference interval against another arm.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct RelativeDifference {
+    /// The arm compared against (the control).
+    pub from_treatment_id: String,
+    /// Lower end.
+    pub lower: f64,
+    /// Upper end.
+    pub upper: f64,
+}
+
+/// Per-arm results, LaunchDarkly style.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct TreatmentResult {
+    /// Variant name.
+    pub treatment_id: String,
+    /// Posterior mean (Bayesian) or sample estimate.
+    pub mean: Option<f64>,
+    /// Equal-tailed credible interval (Bayesian only).
+    pub credible_interval: Option<CredibleInterval>,
+    /// Probability of being the best arm in the preferred direction (Bayesian only).
+    pub p_best: Option<f64>,
+    /// Probability of beating the control in the preferred direction (Bayesian, not control).
+    pub p_beat_control: Option<f64>,
+    /// Expected loss of shipping this arm instead of the control (Bayesian, not control).
+    pub expected_loss: Option<f64>,
+    /// Relative difference against the control (Bayesian, not control).
+    pub relative_differences: Vec<RelativeDifference>,
+    /// Units.
+    pub units: u64,
+}
+
+/// Test settings echoed per metric.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct StatsSettings {
+    /// `METHOD_Z_TEST`, `METHOD_T_TEST`, `METHOD_CHI_SQUARED` or `METHOD_BAYESIAN`.
+    pub method: &'static str,
+    /// Requested alpha.
+    pub alpha: f64,
+    /// The smallest adjusted alpha among the metric's comparisons.
+    pub adjusted_alpha: f64,
+    /// Correction name.
+    pub correction: &'static str,
+}
+
+/// `{status, metricType}`.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct MetricStatus {
+    /// Overall status of the metric.
+    pub status: Status,
+    /// `METRIC_TYPE_SUCCESS` or `METRIC_TYPE_GUARDRAIL`.
+    pub metric_type: &'static str,
+}
+
+/// `{status: {...}}`.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct MetricOutcome {
+    /// The metric's status.
+    pub status: MetricStatus,
+}
+
+/// Results for one metric.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct MetricResult {
+    /// Metric id.
+    pub id: String,
+    /// Settings used.
+    pub stats_settings: StatsSettings,
+    /// One per treatment, in `variants` order.
+    pub comparisons: Vec<ComparisonResult>,
+    /// One per variant, in `variants` order.
+    pub treatment_results: Vec<TreatmentResult>,
+    /// Overall status.
+    pub result: MetricOutcome,
+}
+
+/// The output of `flagstone analyze`.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct AnalysisResult {
+    /// Sample-ratio mismatch check.
+    pub srm: SrmResult,
+    /// One per metric, in request order.
+    pub results: Vec<MetricResult>,
+    /// Notes about fallbacks and adjustments.
+    pub annotations: Vec<String>,
+}
+
+// ---------------------------------------------------------------------------------------------
+// Validation
+
+enum ArmData {
+    Binary(BinaryStats, Option<Covariate>),
+    Mean(MeanStats, Option<Covariate>),
+    Ratio(RatioStats),
+}
+
+impl ArmData {
+    fn n(&self) -> u64 {
+        match self {
+            ArmData::Binary(s, _) => s.n(),
+            ArmData::Mean(s, _) => s.n(),
+            ArmData::Ratio(s) => s.n(),
+        }
+    }
+
+    fn covariate(&self) -> Option<&Covariate> {
+        match self {
+            ArmData::Binary(_, c) | ArmData::Mean(_, c) => c.as_ref(),
+            ArmData::Ratio(_) => None,
+        }
+    }
+}
+
+fn require<T>(value: Option<T>, path: &str, field: &str, ty: &str) -> Result<T, StatsError> {
+    value.ok_or_else(|| {
+        StatsError::invalid(
+            format!("{path}.{field}"),
+            format!("missing; expected for a {ty} metric"),
+        )
+    })
+}
+
+fn reject(present: bool, path: &str, field: &str, ty: &str) -> Result<(), StatsError> {
+    if present {
+        Err(StatsError::invalid(
+            format!("{path}.{field}"),
+            format!("not allowed for a {ty} metric"),
+        ))
+    } else {
+        Ok(())
+    }
+}
+
+fn parse_arm(spec: &StatsSpec, ty: MetricType, path: &str) -> Result<ArmData, StatsError> {
+    let covariate = spec
+        .covariate
+        .map(|c| {
+            Covariate::new(c.sum, c.sum_squares, c.cross_products)
+                .map_err(|e| e.at(&format!("{path}.covariate")))
+        })
+        .transpose()?;
+    let n = spec.n.0;
+    match ty {
+        MetricType::Binary => {
+            let name = "binary";
+            reject(spec.sum.is_some(), path, "sum", name)?;
+            reject(spec.sum_squares.is_some(), path, "sumSquares", name)?;
+            reject(
+                spec.numerator.is_some() || spec.denominator.is_some(),
+                path,
+                "numerator",
+                name,
+            )?;
+            reject(spec.cross_products.is_some(), path, "crossProducts", name)?;
+            let s = require(spec.successes, path, "successes", name)?;
+            Ok(ArmData::Binary(BinaryStats::new(n, s.0).map_err(|e| e.at(path))?, covariate))
+        }
+        MetricType::Mean => {
+            let name = "mean";
+            reject(spec.successes.is_some(), path, "successes", name)?;
+            reject(
+                spec.numerator.is_some() || spec.denominator.is_some(),
+                path,
+                "numerator",
+                name,
+            )?;
+            reject(spec.cross_products.is_some(), path, "crossProducts", name)?;
+            let sum = require(spec.sum, path, "sum", name)?;
+            let ss = require(spec.sum_squares, path, "sumSquares", name)?;
+            Ok(ArmData::Mean(MeanStats::new(n, sum, ss).map_err(|e| e.at(path))?, covariate))
+        }
+        MetricType::Ratio => {
+            let name = "ratio";
+            reject(spec.successes.is_some(), path, "successes", name)?;
+            reject(spec.sum.is_some(), path, "sum", name)?;
+            reject(spec.sum_squares.is_some(), path, "sumSquares", name)?;
+            reject(spec.covariate.is_some(), path, "covariate", name)?;
+            let num = require(spec.numerator, path, "numerator", name)?;
+            let den = require(spec.denominator, path, "denominator", name)?;
+            let cross = require(spec.cross_products, path, "crossProducts", name)?;
+            let num = Moments::new(num.sum, num.sum_squares)
+                .map_err(|e| e.at(&format!("{path}.numerator")))?;
+            let den = Moments::new(den.sum, den.sum_squares)
+                .map_err(|e| e.at(&format!("{path}.denominator")))?;
+            Ok(ArmData::Ratio(RatioStats::new(n, num, den, cross).map_err(|e| e.at(path))?))
+        }
+    }
+}
+
+struct Metric<'a> {
+    spec: &'a MetricSpec,
+    /// In `variants` order.
+    arms: Vec<ArmData>,
+    sides: Sides,
+    null_relative_shift: f64,
+    has_margin: bool,
+}
+
+fn validate(req: &AnalysisRequest) -> Result<(usize, Vec<Metric<'_>>), StatsError> {
+    if !(req.alpha > 0.0 && req.alpha < 1.0) {
+        return Err(StatsError::invalid(
+            "alpha",
+            format!("expected a number in (0, 1), got {}", req.alpha),
+        ));
+    }
+    if !(req.power > 0.0 && req.power < 1.0) {
+        return Err(StatsError::invalid(
+            "power",
+            format!("expected a number in (0, 1), got {}", req.power),
+        ));
+    }
+    if req.variants.len() < 2 {
+        return Err(StatsError::invalid(
+            "variants",
+            "expected at least two variants (a control and a treatment)",
+        ));
+    }
+    for (i, v) in req.variants.iter().enumerate() {
+        if req.variants.iter().take(i).any(|w| w.name == v.name) {
+            return Err(StatsError::invalid(
+                format!("variants[{i}].name"),
+                format!("duplicate variant {:?}", v.name),
+            ));
+        }
+        if !(v.expected_share > 0.0 && v.expected_share.is_finite()) {
+            return Err(StatsError::invalid(
+                format!("variants[{i}].expectedShare"),
+                format!("expected a positive weight, got {}", v.expected_share),
+            ));
+        }
+    }
+    let names: Vec<&str> = req.variants.iter().map(|v| v.name.as_str()).collect();
+    let control = names.iter().position(|n| *n == req.control).ok_or_else(|| {
+        StatsError::invalid(
+            "control",
+            format!("expected one of the variants ({}), got {:?}", names.join(", "), req.control),
+        )
+    })?;
+    match req.prior {
+        Some(PriorSpec::Beta { alpha, beta }) => {
+            BetaPrior::new(alpha, beta).map_err(|e| e.at("prior"))?;
+        }
+        Some(PriorSpec::Normal { mean, stddev })
+            if !(mean.is_finite() && stddev > 0.0 && stddev.is_finite()) =>
+        {
+            return Err(StatsError::invalid(
+                "prior.stddev",
+                "expected a finite mean and a positive stddev",
+            ));
+        }
+        Some(PriorSpec::Normal { .. }) => {}
+        None => {}
+    }
+    let mut metrics = Vec::with_capacity(req.metrics.len());
+    for (mi, m) in req.metrics.iter().enumerate() {
+        let mpath = format!("metrics[{mi}]");
+        if req.metrics.iter().take(mi).any(|o| o.id == m.id) {
+            return Err(StatsError::invalid(
+                format!("{mpath}.id"),
+                format!("duplicate metric id {:?}", m.id),
+            ));
+        }
+        if let Some(key) = m.data.keys().find(|k| !names.contains(&k.as_str())) {
+            return Err(StatsError::invalid(
+                format!("{mpath}.data.{key}"),
+                format!("unknown variant; expected one of {}", names.join(", ")),
+            ));
+        }
+        let mut arms = Vec::with_capacity(names.len());
+        for name in &names {
+            let path = format!("{mpath}.data.{name}");
+            let spec = m.data.get(*name).ok_or_else(|| {
+                StatsError::invalid(
+                    format!("{mpath}.data"),
+                    format!("missing statistics for variant {name:?}"),
+                )
+            })?;
+            arms.push(parse_arm(spec, m.metric_type, &path)?);
+        }
+        let with_cov = arms.iter().filter(|a| a.covariate().is_some()).count();
+        if with_cov != 0 && with_cov != arms.len() {
+            return Err(StatsError::invalid(
+                format!("{mpath}.data"),
+                "expected a covariate for every variant or for none",
+            ));
+        }
+        if let Some(mde) = m.minimum_detectable_effect
+            && !(mde > 0.0 && mde.is_finite())
+        {
+            return Err(StatsError::invalid(
+                format!("{mpath}.minimumDetectableEffect"),
+                format!("expected a positive relative effect, got {mde}"),
+            ));
+        }
+        let preferred = match m.preferred_direction {
+            Direction::Increase => Sides::Greater,
+            Direction::Decrease => Sides::Less,
+        };
+        let (sides, shift, has_margin) = match m.non_inferiority_margin {
+            Some(nim) => {
+                if !(nim >= 0.0 && nim.is_finite()) {
+                    return Err(StatsError::invalid(
+                        format!("{mpath}.nonInferiorityMargin"),
+                        format!("expected a non-negative relative margin, got {nim}"),
+                    ));
+                }
+                let sides = preferred;
+                if m.sides.is_some_and(|s| to_sides(s) != preferred) {
+                    return Err(StatsError::invalid(
+                        format!("{mpath}.sides"),
+                        "a non-inferiority margin is tested one-sided in the preferred direction",
+                    ));
+                }
+                let shift = if preferred == Sides::Greater { -nim } else { nim };
+                (sides, shift, true)
+            }
+            None => (m.sides.map_or(Sides::TwoSided, to_sides), 0.0, false),
+        };
+        metrics.push(Metric { spec: m, arms, sides, null_relative_shift: shift, has_margin });
+    }
+    Ok((control, metrics))
+}
+
+fn to_sides(s: SidesName) -> Sides {
+    match s {
+        SidesName::TwoSided => Sides::TwoSided,
+        SidesName::Greater => Sides::Greater,
+        SidesName::Less => Sides::Less,
+    }
+}
+
+// ---------------------------------------------------------------------------------------------
+// Analysis
+
+fn method_label(m: MethodName) -> &'static str {
+    match m {
+        MethodName::ZTest => "METHOD_Z_TEST",
+        MethodName::TTest => "METHOD_T_TEST",
+        MethodName::ChiSquared => "METHOD_CHI_SQUARED",
+        MethodName::Bayesian => "METHOD_BAYESIAN",
+    }
+}
+
+fn correction_label(c: CorrectionName) -> &'static str {
+    match c {
+        CorrectionName::Bonferroni => "bonferroni",
+        CorrectionName::Holm => "holm",
+        CorrectionName::BenjaminiHochberg => "benjamini-hochberg",
+        CorrectionName::None => "none",
+    }
+}
+
+/// Per-arm summaries for a metric (CUPED applied when every arm has a covariate).
+fn summaries(
+    metric: &Metric<'_>,
+    method: MethodName,
+    annotations: &mut Vec<String>,
+    mi: usize,
+) -> Vec<Result<ArmSummary, UndefinedReason>> {
+    let has_cov = metric.arms.first().is_some_and(|a| a.covariate().is_some());
+    if has_cov && method != MethodName::Bayesian {
+        let cuped_arms: Vec<CupedArm> = metric
+            .arms
+            .iter()
+            .filter_map(|a| match a {
+                ArmData::Binary(s, Some(c)) => Some(CupedArm::binary(s, *c)),
+                ArmData::Mean(s, Some(c)) => Some(CupedArm::mean(s, *c)),
+                _ => None,
+            })
+            .collect();
+        let out = cuped(&cuped_arms);
+        match out.theta {
+            Some(theta) => annotations
+                .push(format!("metrics[{mi}]: CUPED applied with pooled theta {theta:.6}")),
+            None => annotations
+                .push(format!("metrics[{mi}]: covariate has no variance; CUPED not applied")),
+        }
+        return out.arms;
+    }
+    if has_cov {
+        annotations.push(format!("metrics[{mi}]: covariate ignored by the Bayesian method"));
+    }
+    metric
+        .arms
+        .iter()
+        .map(|a| match a {
+            ArmData::Binary(s, _) => ArmSummary::binary(s),
+            ArmData::Mean(s, _) => ArmSummary::mean(s),
+            ArmData::Ratio(s) => ArmSummary::ratio(s),
+        })
+        .collect()
+}
+
+struct Pending {
+    metric_idx: usize,
+    treatment_idx: usize,
+    test: Result<DifferenceTest, UndefinedReason>,
+}
+
+fn status_for(comparison: &Comparison, metric: &Metric<'_>) -> Status {
+    let increase_good = metric.spec.preferred_direction == Direction::Increase;
+    if metric.has_margin {
+        let null = comparison.test.null_difference;
+        let (non_inferior, inferior) = if increase_good {
+            (
+                comparison.absolute.lower.is_some_and(|l| l > null),
+                comparison.mirror_bound().is_some_and(|u| u < null),
+            )
+        } else {
+            (
+                comparison.absolute.upper.is_some_and(|u| u < null),
+                comparison.mirror_bound().is_some_and(|l| l > null),
+            )
+        };
+        return if non_inferior {
+            Status::NonInferior
+        } else if inferior {
+            Status::Inferior
+        } else {
+            Status::Inconclusive
+        };
+    }
+    interval_status(comparison.absolute.lower, comparison.absolute.upper, increase_good)
+}
+
+fn interval_status(lower: Option<f64>, upper: Option<f64>, increase_good: bool) -> Status {
+    let up = lower.is_some_and(|l| l > 0.0);
+    let down = upper.is_some_and(|u| u < 0.0);
+    match (up, down, increase_good) {
+        (true, _, true) | (_, true, false) => Status::SignificantPositive,
+        (true, _, false) | (_, true, true) => Status::SignificantNegative,
+        _ => Status::NotSignificant,
+    }
+}
+
+fn overall_status(statuses: &[Status], metric: &Metric<'_>) -> Status {
+    let any = |s: Status| statuses.contains(&s);
+    let guard = metric.has_margin || metric.spec.kind == MetricKind::Guardrail;
+    if guard {
+        for s in [
+            Status::Inferior,
+            Status::SignificantNegative,
+            Status::Undefined,
+            Status::Inconclusive,
+            Status::NotSignificant,
+            Status::NonInferior,
+            Status::SignificantPositive,
+        ] {
+            if any(s) {
+                return s;
+            }
+        }
+    } else {
+        for s in [Status::SignificantPositive, Status::SignificantNegative, Status::NotSignificant]
+        {
+            if any(s) {
+                return s;
+            }
+        }
+    }
+    Status::Undefined
+}
+
+/// Power numbers for a comparison: `(poweredEffect, requiredSampleSize, achievedPower)`.
+fn power_numbers(
+    metric: &Metric<'_>,
+    control: &ArmSummary,
+    treatment: &ArmSummary,
+    alpha: f64,
+    target_power: f64,
+) -> (Result<f64, UndefinedReason>, Option<f64>, Option<f64>) {
+    let c = control.mean.abs();
+    if c == 0.0 {
+        return (Err(UndefinedReason::ZeroControlMean), None, None);
+    }
+    let spec = PowerSpec { alpha, sides: metric.sides };
+    let sign = if metric.sides == Sides::Less { -1.0 } else { 1.0 };
+    let binary = matches!(metric.arms.first(), Some(ArmData::Binary(_, None)));
+    let model = if binary && (0.0..1.0).contains(&control.mean) {
+        EffectModel::Binary { baseline: control.mean }
+    } else {
+        let v = control.unit_variance.max(f64::MIN_POSITIVE);
+        EffectModel::Normal {
+            control_variance: v,
+            treatment_variance: treatment.unit_variance.max(v * 1e-12),
+        }
+    };
+    let powered =
+        match power::minimum_detectable_effect(&model, target_power, control.n, treatment.n, &spec)
+        {
+            Ok(Ok(d)) => Ok(d.abs() / c),
+            Ok(Err(r)) => Err(r),
+            Err(_) => Err(UndefinedReason::ZeroStandardError),
+        };
+    // With a margin, the effect to detect is the distance from a true 0 to the margin.
+    let relative_effect = if metric.has_margin {
+        Some(metric.null_relative_shift.abs()).filter(|m| *m > 0.0)
+    } else {
+        metric.spec.minimum_detectable_effect
+    };
+    let Some(effect) = relative_effect else { return (powered, None, None) };
+    let delta = sign * effect * c;
+    let required =
+        power::sample_size_per_arm(&model, delta, target_power, &spec).ok().and_then(finite);
+    let achieved =
+        power::achieved_power(&model, delta, control.n, treatment.n, &spec).ok().and_then(finite);
+    (powered, required, achieved)
+}
+
+/// Runs the whole analysis.
+///
+/// # Errors
+/// [`StatsError::Invalid`] with the JSON path of the first invalid value.
+///
+/// # Examples
+/// ```
+/// use flagstone_stats::analysis::{AnalysisRequest, analyze};
+/// let request: AnalysisRequest = serde_json::from_str(r#"{
+///   "control": "control",
+///   "variants": [{"name": "control", "expectedShare": 1}, {"name": "treatment", "expectedShare": 1}],
+///   "metrics": [{"id": "checkout", "type": "binary",
+///     "data": {"control": {"n": 10000, "successes": 1000}, "treatment": {"n": 10000, "successes": 1100}}}]
+/// }"#)?;
+/// let result = analyze(&request)?;
+/// let json = serde_json::to_value(&result)?;
+/// assert_eq!(json["results"][0]["comparisons"][0]["status"], "METRIC_RESULT_STATUS_SIGNIFICANT_POSITIVE");
+/// Ok::<(), Box<dyn std::error::Error>>(())
+/// ```
+pub fn analyze(req: &AnalysisRequest) -> Result<AnalysisResult, StatsError> {
+    let (control_idx, metrics) = validate(req)?;
+    let mut annotations = Vec::new();
+
+    // SRM on assigned units (or the largest n seen for the variant).
+    let observed: Vec<u64> = req
+        .variants
+        .iter()
+        .enumerate()
+        .map(|(vi, v)| {
+            v.units.map_or_else(
+                || metrics.iter().filter_map(|m| m.arms.get(vi).map(ArmData::n)).max().unwrap_or(0),
+                |u| u.0,
+            )
+        })
+        .collect();
+    let shares: Vec<f64> = req.variants.iter().map(|v| v.expected_share).collect();
+    let srm = match srm::srm(&observed, &shares).map_err(|e| e.at("variants"))? {
+        Some(s) => SrmResult {
+            chi2: finite(s.chi2),
+            df: Some(s.df),
+            p_value: finite(s.p_value),
+            mismatch: s.mismatch,
+            undefined_reason: None,
+        },
+        None => SrmResult {
+            chi2: None,
+            df: None,
+            p_value: None,
+            mismatch: false,
+            undefined_reason: Some(UndefinedReason::NoUnits.to_string()),
+        },
+    };
+    if srm.mismatch {
+        annotations.push("srm: observed units differ from the expected shares (p < 0.001); results may be biased".to_owned());
+    }
+
+    let treatments: Vec<usize> = (0..req.variants.len()).filter(|&i| i != control_idx).collect();
+    let relative_ci = match req.relative_ci {
+        RelativeCiName::Delta => RelativeCi::Delta,
+        RelativeCiName::Scaled => RelativeCi::Scaled,
+    };
+
+    let all_summaries: Vec<Vec<Result<ArmSummary, UndefinedReason>>> = metrics
+        .iter()
+        .enumerate()
+        .map(|(mi, m)| summaries(m, req.method, &mut annotations, mi))
+        .collect();
+
+    if req.method == MethodName::Bayesian {
+        let results = metrics
+            .iter()
+            .zip(&all_summaries)
+            .map(|(m, sums)| bayesian_metric(req, m, sums, control_idx, &treatments))
+            .collect();
+        return Ok(AnalysisResult { srm, results, annotations });
+    }
+
+    // Phase 1: alpha-independent tests for every metric × treatment.
+    let mut methods = Vec::with_capacity(metrics.len());
+    let mut pending = Vec::with_capacity(metrics.len() * treatments.len());
+    for (mi, (m, sums)) in metrics.iter().zip(&all_summaries).enumerate() {
+        let is_plain_binary = matches!(m.arms.first(), Some(ArmData::Binary(_, None)));
+        let method = match req.method {
+            MethodName::TTest => Method::TTest,
+            MethodName::ChiSquared if is_plain_binary => Method::ChiSquared,
+            MethodName::ChiSquared => {
+                annotations.push(format!(
+                    "metrics[{mi}]: chi-squared applies to binary metrics without covariate; used METHOD_Z_TEST"
+                ));
+                Method::ZTest
+            }
+            _ => Method::ZTest,
+        };
+        if method == Method::ChiSquared && m.has_margin {
+            annotations.push(format!(
+                "metrics[{mi}]: the pooled test assumes equal proportions; the shifted non-inferiority null uses the unpooled statistic"
+            ));
+        }
+        methods.push(method);
+        let spec = TestSpec { method, sides: m.sides, null_relative_shift: m.null_relative_shift };
+        let control = sums.get(control_idx).copied().unwrap_or(Err(UndefinedReason::MissingData));
+        for &ti in &treatments {
+            let treatment = sums.get(ti).copied().unwrap_or(Err(UndefinedReason::MissingData));
+            let test =
+                control.and_then(|c| treatment.and_then(|t| DifferenceTest::new(&c, &t, &spec)));
+            pending.push(Pending { metric_idx: mi, treatment_idx: ti, test });
+        }
+    }
+
+    // Phase 2: corrections, then intervals at each comparison's adjusted alpha.
+    let correction = match req.correction {
+        CorrectionName::Bonferroni => Correction::Bonferroni,
+        CorrectionName::Holm => Correction::Holm,
+        CorrectionName::BenjaminiHochberg => Correction::BenjaminiHochberg,
+        CorrectionName::None => Correction::None,
+    };
+    let ln_ps: Vec<Option<f64>> = pending
+        .iter()
+        .map(|p| p.test.as_ref().ok().map(|t| t.p_value.ln_p).filter(|l| !l.is_nan()))
+        .collect();
+    let alphas = adjusted_alphas(correction, req.alpha, &ln_ps);
+
+    let mut results: Vec<MetricResult> = metrics
+        .iter()
+        .zip(&methods)
+        .map(|(m, method)| MetricResult {
+            id: m.spec.id.clone(),
+            stats_settings: StatsSettings {
+                method: match method {
+                    Method::ZTest => "METHOD_Z_TEST",
+                    Method::TTest => "METHOD_T_TEST",
+                    Method::ChiSquared => "METHOD_CHI_SQUARED",
+                },
+                alpha: req.alpha,
+                adjusted_alpha: req.alpha,
+                correction: correction_label(req.correction),
+            },
+            comparisons: Vec::with_capacity(treatments.len()),
+            treatment_results: Vec::new(),
+            result: MetricOutcome {
+                status: MetricStatus { status: Status::Undefined, metric_type: metric_type(m) },
+            },
+        })
+        .collect();
+
+    for (p, &alpha) in pending.iter().zip(&alphas) {
+        let (Some(m), Some(out), Some(sums)) = (
+            metrics.get(p.metric_idx),
+            results.get_mut(p.metric_idx),
+            all_summaries.get(p.metric_idx),
+        ) else {
+            continue;
+        };
+        out.stats_settings.adjusted_alpha = out.stats_settings.adjusted_alpha.min(alpha);
+        let control = sums.get(control_idx).and_then(|s| s.as_ref().ok());
+        let treatment = sums.get(p.treatment_idx).and_then(|s| s.as_ref().ok());
+        let mut row = ComparisonResult {
+            treatment: name_of(req, p.treatment_idx),
+            control: req.control.clone(),
+            control_mean: control.and_then(|c| finite(c.mean)),
+            treatment_mean: treatment.and_then(|t| finite(t.mean)),
+            absolute: IntervalResult::default(),
+            relative: IntervalResult::default(),
+            statistic: None,
+            dof: None,
+            p_value: None,
+            log10_p_value: None,
+            adjusted_alpha: alpha,
+            status: Status::Undefined,
+            powered_effect: None,
+            required_sample_size: None,
+            achieved_power: None,
+            undefined_reason: None,
+        };
+        match &p.test {
+            Err(reason) => row.undefined_reason = Some(reason.to_string()),
+            Ok(test) => {
+                let c = test.at_alpha(alpha, relative_ci);
+                row.absolute = IntervalResult::from(&c.absolute);
+                match &c.relative {
+                    Ok(r) => row.relative = IntervalResult::from(r),
+                    Err(reason) => row.undefined_reason = Some(reason.to_string()),
+                }
+                row.statistic = finite(test.statistic);
+                row.dof = test.dof.and_then(finite);
+                row.p_value = finite(test.p_value.p);
+                row.log10_p_value = finite(test.p_value.log10_p());
+                row.status = status_for(&c, m);
+                let (powered, required, achieved) =
+                    power_numbers(m, &test.control, &test.treatment, alpha, req.power);
+                match powered {
+                    Ok(v) => row.powered_effect = finite(v),
+                    Err(reason) => {
+                        row.undefined_reason.get_or_insert_with(|| reason.to_string());
+                    }
+                }
+                row.required_sample_size = required.map(f64::ceil);
+                row.achieved_power = achieved;
+            }
+        }
+        out.comparisons.push(row);
+    }
+
+    for ((out, m), sums) in results.iter_mut().zip(&metrics).zip(&all_summaries) {
+        let statuses: Vec<Status> = out.comparisons.iter().map(|c| c.status).collect();
+        out.result.status.status = overall_status(&statuses, m);
+        out.treatment_results = req
+            .variants
+            .iter()
+            .enumerate()
+            .map(|(vi, v)| TreatmentResult {
+                treatment_id: v.name.clone(),
+                mean: sums.get(vi).and_then(|s| s.as_ref().ok()).and_then(|s| finite(s.mean)),
+                credible_interval: None,
+                p_best: None,
+                p_beat_control: None,
+                expected_loss: None,
+                relative_differences: Vec::new(),
+                units: m.arms.get(vi).map_or(0, ArmData::n),
+            })
+            .collect();
+    }
+    Ok(AnalysisResult { srm, results, annotations })
+}
+
+fn name_of(req: &AnalysisRequest, idx: usize) -> String {
+    req.variants.get(idx).map(|v| v.name.clone()).unwrap_or_default()
+}
+
+fn metric_type(m: &Metric<'_>) -> &'static str {
+    match m.spec.kind {
+        MetricKind::Success => "METRIC_TYPE_SUCCESS",
+        MetricKind::Guardrail => "METRIC_TYPE_GUARDRAIL",
+    }
+}
+
+/// Bayesian analysis of one metric: Beta–Binomial for binary metrics, normal otherwise.
+fn bayesian_metric(
+    req: &AnalysisRequest,
+    m: &Metric<'_>,
+    sums: &[Result<ArmSummary, UndefinedReason>],
+    control_idx: usize,
+    treatments: &[usize],
+) -> MetricResult {
+    let alpha = req.alpha;
+    let increase_good = m.spec.preferred_direction == Direction::Increase;
+    let binary: Option<Vec<BinaryStats>> = m
+        .arms
+        .iter()
+        .map(|a| if let ArmData::Binary(s, _) = a { Some(*s) } else { None })
+        .collect();
+    let mut comparisons = Vec::with_capacity(treatments.len());
+    let mut treatment_results = Vec::with_capacity(m.arms.len());
+
+    let blank = |ti: usize| ComparisonResult {
+        treatment: name_of(req, ti),
+        control: req.control.clone(),
+        control_mean: None,
+        treatment_mean: None,
+        absolute: IntervalResult::default(),
+        relative: IntervalResult::default(),
+        statistic: None,
+        dof: None,
+        p_value: None,
+        log10_p_value: None,
+        adjusted_alpha: alpha,
+        status: Status::Undefined,
+        powered_effect: None,
+        required_sample_size: None,
+        achieved_power: None,
+        undefined_reason: None,
+    };
+
+    if let Some(counts) = binary {
+        let prior = match req.prior {
+            Some(PriorSpec::Beta { alpha, beta }) => BetaPrior { alpha, beta },
+            _ => BetaPrior::default(),
+        };
+        let posts: Vec<BetaPosterior> =
+            counts.iter().map(|s| BetaPosterior::from_counts(&prior, s)).collect();
+        let p_best = bayes::prob_best(&posts, increase_good);
+        let control =
+            posts.get(control_idx).copied().unwrap_or(BetaPosterior { alpha: 1.0, beta: 1.0 });
+        for (vi, post) in posts.iter().enumerate() {
+            let (lo, hi) = post.interval(alpha);
+            let mut tr = TreatmentResult {
+                treatment_id: name_of(req, vi),
+                mean: finite(post.mean()),
+                credible_interval: Some(CredibleInterval { lower: lo, upper: hi }),
+                p_best: p_best.get(vi).copied().and_then(finite),
+                p_beat_control: None,
+                expected_loss: None,
+                relative_differences: Vec::new(),
+                units: counts.get(vi).map_or(0, BinaryStats::n),
+            };
+            if vi != control_idx {
+                let p_greater = bayes::prob_greater(post, &control);
+                let (rl, rh) = bayes::relative_difference_interval(post, &control, alpha);
+                let (dl, dh) = bayes::difference_interval(post, &control, alpha);
+                let loss = if increase_good {
+                    bayes::expected_loss(post, &control)
+                } else {
+                    bayes::expected_loss(&control, post)
+                };
+                tr.p_beat_control = finite(if increase_good { p_greater } else { 1.0 - p_greater });
+                tr.expected_loss = finite(loss);
+                tr.relative_differences.push(RelativeDifference {
+                    from_treatment_id: req.control.clone(),
+                    lower: rl,
+                    upper: rh,
+                });
+                let mut row = blank(vi);
+                row.control_mean = finite(control.mean());
+                row.treatment_mean = finite(post.mean());
+                let diff = post.mean() - control.mean();
+                let sd = (post.variance() + control.variance()).sqrt();
+                row.absolute = IntervalResult {
+                    estimate: finite(diff),
+                    std_err: finite(sd),
+                    ci_lower: finite(dl),
+                    ci_upper: finite(dh),
+                };
+                let cm = control.mean();
+                row.relative = IntervalResult {
+                    estimate: finite(diff / cm),
+                    std_err: finite(
+                        (post.variance() / (cm * cm)
+                            + post.mean().powi(2) * control.variance() / cm.powi(4))
+                        .sqrt(),
+                    ),
+                    ci_lower: finite(rl),
+                    ci_upper: finite(rh),
+                };
+                row.status = bayes_status(m, Some(dl), Some(dh), cm);
+                comparisons.push(row);
+            }
+            treatment_results.push(tr);
+        }
+    } else {
+        let prior = match req.prior {
+            Some(PriorSpec::Normal { mean, stddev }) => EffectPrior::Normal { mean, sd: stddev },
+            _ => EffectPrior::Flat,
+        };
+        let arm_posts: Vec<Option<NormalPosterior>> = sums
+            .iter()
+            .map(|s| {
+                s.as_ref()
+                    .ok()
+                    .map(|a| NormalPosterior { mean: a.mean, sd: a.variance_of_mean().sqrt() })
+            })
+            .collect();
+        let all_defined: Option<Vec<NormalPosterior>> =
+            arm_posts.iter().map(|p| p.filter(|q| q.sd > 0.0 && q.sd.is_finite())).collect();
+        let p_best = all_defined.map(|posts| bayes::prob_best(&posts, increase_good));
+        let control = sums.get(control_idx).and_then(|s| s.as_ref().ok()).copied();
+        for (vi, post) in arm_posts.iter().enumerate() {
+            let mut tr = TreatmentResult {
+                treatment_id: name_of(req, vi),
+                mean: post.and_then(|p| finite(p.mean)),
+                credible_interval: post.filter(|p| p.sd > 0.0).map(|p| {
+                    let (lower, upper) = p.interval(alpha);
+                    CredibleInterval { lower, upper }
+                }),
+                p_best: p_best.as_ref().and_then(|v| v.get(vi).copied()).and_then(finite),
+                p_beat_control: None,
+                expected_loss: None,
+                relative_differences: Vec::new(),
+                units: m.arms.get(vi).map_or(0, ArmData::n),
+            };
+            if vi == control_idx {
+                treatment_results.push(tr);
+                continue;
+            }
+            let mut row = blank(vi);
+            let treatment = sums.get(vi).and_then(|s| s.as_ref().ok()).copied();
+            match (control, treatment) {
+                (Some(c), Some(t)) => {
+                    row.control_mean = finite(c.mean);
+                    row.treatment_mean = finite(t.mean);
+                    let se = (c.variance_of_mean() + t.variance_of_mean()).sqrt();
+                    let cm = c.mean.abs();
+                    if se.is_nan() || se <= 0.0 {
+                        row.undefined_reason = Some(UndefinedReason::ZeroStandardError.to_string());
+                    } else if cm == 0.0 {
+                        row.undefined_reason = Some(UndefinedReason::ZeroControlMean.to_string());
+                    } else {
+                        let rel_se = (t.variance_of_mean() / (cm * cm)
+                            + t.mean * t.mean * c.variance_of_mean() / cm.powi(4))
+                        .sqrt();
+                        let rel = bayes::relative_effect_posterior(
+                            (t.mean - c.mean) / cm,
+                            rel_se,
+                            &prior,
+                        );
+                        let (rl, rh) = rel.interval(alpha);
+                        row.relative = IntervalResult {
+                            estimate: finite(rel.mean),
+                            std_err: finite(rel.sd),
+                            ci_lower: finite(rl),
+                            ci_upper: finite(rh),
+                        };
+                        let abs = NormalPosterior { mean: rel.mean * cm, sd: rel.sd * cm };
+                        let (al, ah) = abs.interval(alpha);
+                        row.absolute = IntervalResult {
+                            estimate: finite(abs.mean),
+                            std_err: finite(abs.sd),
+                            ci_lower: finite(al),
+                            ci_upper: finite(ah),
+                        };
+                        row.status = bayes_status(m, Some(al), Some(ah), cm);
+                        let oriented = if increase_good {
+                            abs
+                        } else {
+                            NormalPosterior { mean: -abs.mean, sd: abs.sd }
+                        };
+                        tr.p_beat_control = finite(oriented.prob_positive());
+                        tr.expected_loss = finite(oriented.expected_shortfall_below_zero());
+                        tr.relative_differences.push(RelativeDifference {
+                            from_treatment_id: req.control.clone(),
+                            lower: rl,
+                            upper: rh,
+                        });
+                    }
+                }
+                _ => {
+                    let reason = sums
+                        .get(control_idx)
+                        .and_then(|s| s.err())
+                        .or_else(|| sums.get(vi).and_then(|s| s.err()));
+                    row.undefined_reason =
+                        Some(reason.unwrap_or(UndefinedReason::MissingData).to_string());
+                }
+            }
+            comparisons.push(row);
+            treatment_results.push(tr);
+        }
+    }
+    let statuses: Vec<Status> = comparisons.iter().map(|c| c.status).collect();
+    MetricResult {
+        id: m.spec.id.clone(),
+        stats_settings: StatsSettings {
+            method: method_label(MethodName::Bayesian),
+            alpha,
+            adjusted_alpha: alpha,
+            correction: correction_label(CorrectionName::None),
+        },
+        comparisons,
+        treatment_results,
+        result: MetricOutcome {
+            status: MetricStatus {
+                status: overall_status(&statuses, m),
+                metric_type: metric_type(m),
+            },
+        },
+    }
+}
+
+/// Status from a credible interval of the absolute difference.
+fn bayes_status(
+    m: &Metric<'_>,
+    lower: Option<f64>,
+    upper: Option<f64>,
+    control_abs_mean: f64,
+) -> Status {
+    let increase_good = m.spec.preferred_direction == Direction::Increase;
+    if m.has_margin {
+        let null = m.null_relative_shift * control_abs_mean;
+        let (ni, inf) = if increase_good {
+            (lower.is_some_and(|l| l > null), upper.is_some_and(|u| u < null))
+        } else {
+            (upper.is_some_and(|u| u < null), lower.is_some_and(|l| l > null))
+        };
+        return if ni {
+            Status::NonInferior
+        } else if inf {
+            Status::Inferior
+        } else {
+            Status::Inconclusive
+        };
+    }
+    interval_status(lower, upper, increase_good)
+}
