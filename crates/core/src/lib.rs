@@ -1,4 +1,87 @@
-//! Flagstone's evaluation engine.
+//! Flagstone's evaluation engine: compile a config once, evaluate flags in nanoseconds.
+//!
+//! ```
+//! use flagstone_core::{Engine, EvaluationContext, Reason};
+//!
+//! let config = flagstone_model::parse_config(r#"{
+//!   "flags": [{
+//!     "name": "flags/dark-mode",
+//!     "variants": [{"name": "flags/dark-mode/variants/on", "value": {"enabled": true}}],
+//!     "rules": [{
+//!       "name": "flags/dark-mode/rules/nordics",
+//!       "segment": "segments/nordics",
+//!       "assignmentSpec": {"bucketCount": 100, "assignments": [
+//!         {"assignmentId": "half", "variant": {"variant": "on"}, "bucketRanges": [{"lower": 0, "upper": 50}]},
+//!         {"assignmentId": "rest", "clientDefault": {}, "bucketRanges": [{"lower": 50, "upper": 100}]}
+//!       ]}
+//!     }]
+//!   }],
+//!   "segments": [{
+//!     "name": "segments/nordics",
+//!     "targeting": {"criteria": {"nordic": {"attribute": {"attributeName": "country",
+//!       "setRule": {"values": [{"stringValue": "SE"}, {"stringValue": "NO"}]}}}}}
+//!   }]
+//! }"#)?;
+//! let engine = Engine::compile(&config).map_err(|e| format!("{e:?}"))?;
+//! let flag = engine.flag_id("dark-mode").ok_or("unknown flag")?;
+//!
+//! let user = serde_json::json!({"targeting_key": "user-42", "country": "SE"});
+//! let resolution = engine.evaluate(flag, &EvaluationContext::from_json(&user));
+//! assert_eq!(resolution.reason, Reason::Match);
+//! // The same user always gets the same bucket.
+//! let again = engine.evaluate(flag, &EvaluationContext::from_json(&user));
+//! assert_eq!(resolution.bucket, again.bucket);
+//!
+//! let elsewhere = serde_json::json!({"targeting_key": "user-42", "country": "FR"});
+//! let resolution = engine.evaluate(flag, &EvaluationContext::from_json(&elsewhere));
+//! assert_eq!(resolution.reason, Reason::NoSegmentMatch);
+//! # Ok::<(), Box<dyn std::error::Error>>(())
+//! ```
+//!
+//! # Pipeline
+//! [`Engine::compile`] validates a [`flagstone_model::Config`], lowers
+//! rollouts, A/B tests and CloudBees experiments into segments and rules
+//! (see [`lower`]), resolves names to indices, builds regexes and versions
+//! once, and rejects reference cycles and chains deeper than
+//! [`MAX_REFERENCE_DEPTH`]. [`Engine::evaluate`] then walks the rules with no
+//! allocation and no lock; [`Engine::explain`] walks the same path and records
+//! it. [`EngineHandle`] swaps engines atomically.
+//!
+//! # Semantics decided here
+//! - A rule whose assignments give every bucket the same outcome does not
+//!   hash: its resolution has no `bucket`, and a missing unit is fine when the
+//!   segment's allocation is whole too (DESIGN §2.2a).
+//! - Case-insensitive string rules compare with Unicode simple case folding
+//!   (the `regex` crate's `(?i)`), so they never allocate.
+//! - A set may mix types; the context value is compared with the members of
+//!   its own type (strings also with timestamps and versions).
+//! - `in-array` compares with the operand's scalar elements; nested arrays and
+//!   objects in the operand never match.
+//! - A dependency's memo holds 8 flags per call; further dependencies are
+//!   evaluated again rather than allocating.
+//!
+//! # Input safety
+//! Evaluation never panics and never allocates on the plain path. Units are
+//! strings or integers of at most 100 characters; regexes are compiled once
+//! with a 1 MiB size limit; expressions nest at most 64 deep; reference
+//! chains pass at most [`MAX_REFERENCE_DEPTH`] flags. Parsing limits are in
+//! [`flagstone_model::limits`].
 #![deny(missing_docs)]
 
 pub mod bucket;
+mod compile;
+mod context;
+mod engine;
+mod explain;
+mod handle;
+pub mod lower;
+mod matcher;
+mod resolution;
+
+pub use compile::CompileError;
+pub use context::{EvaluationContext, UnitError};
+pub use engine::{Engine, MAX_REFERENCE_DEPTH};
+pub use explain::{AllocationTrace, AssignmentTrace, CriterionTrace, Explanation, RuleTrace};
+pub use handle::{EngineHandle, UpdateError};
+pub use matcher::Outcome;
+pub use resolution::{AccessError, FlagId, OpenFeature, Reason, Resolution};

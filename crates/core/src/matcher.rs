@@ -1,0 +1,350 @@
+//! Compiled criteria: attribute rules, property and version conditions.
+//!
+//! Semantics (DESIGN §2.3): the rule value's type decides how the context
+//! value is read, and a type mismatch is "no match", not an error. A missing
+//! or null attribute makes every rule false except `allRule` (vacuously
+//! true) and `is-undefined`.
+
+use flagstone_model::limits::MAX_REGEX_SIZE;
+use flagstone_model::version::Version;
+use jiff::Timestamp;
+use regex::Regex;
+use serde::Serialize;
+use serde_json::Value;
+use std::cmp::Ordering;
+
+/// The outcome of one criterion for one context.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub enum Outcome {
+    /// The criterion holds.
+    True,
+    /// The criterion does not hold.
+    False,
+    /// The attribute is missing or null.
+    MissingAttribute,
+    /// The attribute has a type the rule cannot read (false).
+    TypeMismatch,
+    /// The attribute is a string that is not a valid version (false).
+    InvalidVersion,
+}
+
+impl Outcome {
+    /// Whether the outcome counts as true in an expression.
+    #[inline]
+    pub fn is_true(self) -> bool {
+        matches!(self, Outcome::True)
+    }
+
+    #[inline]
+    pub(crate) fn from_bool(b: bool) -> Outcome {
+        if b { Outcome::True } else { Outcome::False }
+    }
+
+    /// The wording of DESIGN §2.7.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Outcome::True => "true",
+            Outcome::False => "false",
+            Outcome::MissingAttribute => "missing attribute",
+            Outcome::TypeMismatch => "type mismatch",
+            Outcome::InvalidVersion => "invalid version",
+        }
+    }
+}
+
+/// A comparison of ordered values.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum Cmp {
+    Eq,
+    Ne,
+    Gt,
+    Gte,
+    Lt,
+    Lte,
+}
+
+impl Cmp {
+    #[inline]
+    fn holds(self, ord: Ordering) -> bool {
+        match self {
+            Cmp::Eq => ord == Ordering::Equal,
+            Cmp::Ne => ord != Ordering::Equal,
+            Cmp::Gt => ord == Ordering::Greater,
+            Cmp::Gte => ord != Ordering::Less,
+            Cmp::Lt => ord == Ordering::Less,
+            Cmp::Lte => ord != Ordering::Greater,
+        }
+    }
+}
+
+/// A compiled attribute rule.
+#[derive(Clone, Debug)]
+pub(crate) enum AttrMatcher {
+    EqBool(bool),
+    EqNumber(f64),
+    EqStr(Box<str>),
+    EqTime(Timestamp),
+    EqVersion(Version),
+    /// Case-insensitive string rules (eq, set, prefix, suffix, contains) and regexes.
+    Pattern(Regex),
+    Set(Box<SetMatcher>),
+    RangeNumber(Option<Edge<f64>>, Option<Edge<f64>>),
+    RangeTime(Option<Edge<Timestamp>>, Option<Edge<Timestamp>>),
+    RangeVersion(Box<Bounds<Version>>),
+    StartsWith(Box<str>),
+    EndsWith(Box<str>),
+    Contains(Box<str>),
+    Any(Box<AttrMatcher>),
+    All(Box<AttrMatcher>),
+}
+
+/// One end of a range: the bound and whether it is inside.
+pub(crate) type Edge<T> = (T, bool);
+
+/// Both ends of a range.
+pub(crate) type Bounds<T> = (Option<Edge<T>>, Option<Edge<T>>);
+
+/// Membership in a set of typed values.
+#[derive(Clone, Debug, Default)]
+pub(crate) struct SetMatcher {
+    /// Sorted.
+    pub(crate) strings: Vec<Box<str>>,
+    /// Sorted, no NaN.
+    pub(crate) numbers: Vec<f64>,
+    pub(crate) bools: [bool; 2],
+    pub(crate) times: Vec<Timestamp>,
+    pub(crate) versions: Vec<Version>,
+    /// Case-insensitive string membership, when asked for.
+    pub(crate) pattern: Option<Regex>,
+}
+
+impl SetMatcher {
+    fn check(&self, value: &Value) -> Outcome {
+        match value {
+            Value::Bool(b) => Outcome::from_bool(self.bools[usize::from(*b)]),
+            Value::Number(n) => match n.as_f64() {
+                Some(x) if !self.numbers.is_empty() => {
+                    Outcome::from_bool(self.numbers.binary_search_by(|p| p.total_cmp(&x)).is_ok())
+                }
+                _ => Outcome::TypeMismatch,
+            },
+            Value::String(s) => {
+                if let Some(p) = &self.pattern {
+                    if p.is_match(s) {
+                        return Outcome::True;
+                    }
+                } else if self.strings.binary_search_by(|p| (**p).cmp(s.as_str())).is_ok() {
+                    return Outcome::True;
+                }
+                let mut outcome = Outcome::False;
+                if !self.times.is_empty() {
+                    match s.parse::<Timestamp>() {
+                        Ok(t) if self.times.contains(&t) => return Outcome::True,
+                        Ok(_) => {}
+                        Err(_) => outcome = Outcome::TypeMismatch,
+                    }
+                }
+                if !self.versions.is_empty() {
+                    match Version::parse(s) {
+                        Ok(v) if self.versions.contains(&v) => return Outcome::True,
+                        Ok(_) => {}
+                        Err(_) => outcome = Outcome::InvalidVersion,
+                    }
+                }
+                if self.strings.is_empty()
+                    && self.pattern.is_none()
+                    && self.times.is_empty()
+                    && self.versions.is_empty()
+                {
+                    return Outcome::TypeMismatch;
+                }
+                outcome
+            }
+            _ => Outcome::TypeMismatch,
+        }
+    }
+}
+
+fn in_range<T: PartialOrd>(x: &T, lo: Option<&(T, bool)>, hi: Option<&(T, bool)>) -> bool {
+    let above = lo.is_none_or(|(b, incl)| if *incl { x >= b } else { x > b });
+    let below = hi.is_none_or(|(b, incl)| if *incl { x <= b } else { x < b });
+    above && below
+}
+
+impl AttrMatcher {
+    /// Applies the rule to the attribute's value (`None`: missing or null).
+    pub(crate) fn check(&self, value: Option<&Value>) -> Outcome {
+        let Some(value) = value.filter(|v| !v.is_null()) else {
+            return match self {
+                AttrMatcher::All(_) => Outcome::True,
+                _ => Outcome::MissingAttribute,
+            };
+        };
+        match (self, value) {
+            (AttrMatcher::Any(inner), Value::Array(items)) => {
+                Outcome::from_bool(items.iter().any(|item| inner.check(Some(item)).is_true()))
+            }
+            (AttrMatcher::All(inner), Value::Array(items)) => {
+                Outcome::from_bool(items.iter().all(|item| inner.check(Some(item)).is_true()))
+            }
+            // Any other rule on a list is false, and any/all need a list.
+            (_, Value::Array(_)) | (AttrMatcher::Any(_) | AttrMatcher::All(_), _) => {
+                Outcome::TypeMismatch
+            }
+            (AttrMatcher::EqBool(b), Value::Bool(x)) => Outcome::from_bool(b == x),
+            (AttrMatcher::EqNumber(n), Value::Number(x)) => {
+                Outcome::from_bool(x.as_f64() == Some(*n))
+            }
+            (AttrMatcher::EqStr(s), Value::String(x)) => Outcome::from_bool(**s == **x),
+            (AttrMatcher::Pattern(re), Value::String(x)) => Outcome::from_bool(re.is_match(x)),
+            (AttrMatcher::StartsWith(p), Value::String(x)) => {
+                Outcome::from_bool(x.starts_with(&**p))
+            }
+            (AttrMatcher::EndsWith(p), Value::String(x)) => Outcome::from_bool(x.ends_with(&**p)),
+            (AttrMatcher::Contains(p), Value::String(x)) => Outcome::from_bool(x.contains(&**p)),
+            (AttrMatcher::EqTime(t), Value::String(x)) => match x.parse::<Timestamp>() {
+                Ok(v) => Outcome::from_bool(v == *t),
+                Err(_) => Outcome::TypeMismatch,
+            },
+            (AttrMatcher::EqVersion(v), Value::String(x)) => match Version::parse(x) {
+                Ok(x) => Outcome::from_bool(x == *v),
+                Err(_) => Outcome::InvalidVersion,
+            },
+            (AttrMatcher::Set(set), v) => set.check(v),
+            (AttrMatcher::RangeNumber(lo, hi), Value::Number(x)) => match x.as_f64() {
+                Some(x) => Outcome::from_bool(in_range(&x, lo.as_ref(), hi.as_ref())),
+                None => Outcome::TypeMismatch,
+            },
+            (AttrMatcher::RangeTime(lo, hi), Value::String(x)) => match x.parse::<Timestamp>() {
+                Ok(t) => Outcome::from_bool(in_range(&t, lo.as_ref(), hi.as_ref())),
+                Err(_) => Outcome::TypeMismatch,
+            },
+            (AttrMatcher::RangeVersion(bounds), Value::String(x)) => match Version::parse(x) {
+                Ok(v) => Outcome::from_bool(in_range(&v, bounds.0.as_ref(), bounds.1.as_ref())),
+                Err(_) => Outcome::InvalidVersion,
+            },
+            _ => Outcome::TypeMismatch,
+        }
+    }
+}
+
+/// A JSON scalar compared by CloudBees `eq` / `ne` / `in-array`: same JSON
+/// type, numbers numerically.
+#[derive(Clone, Debug)]
+pub(crate) enum JsonScalar {
+    Bool(bool),
+    Number(f64),
+    Str(Box<str>),
+}
+
+impl JsonScalar {
+    pub(crate) fn from_json(value: &Value) -> Option<JsonScalar> {
+        match value {
+            Value::Bool(b) => Some(JsonScalar::Bool(*b)),
+            Value::Number(n) => n.as_f64().map(JsonScalar::Number),
+            Value::String(s) => Some(JsonScalar::Str(s.as_str().into())),
+            _ => None,
+        }
+    }
+
+    #[inline]
+    fn equals(&self, value: &Value) -> bool {
+        match (self, value) {
+            (JsonScalar::Bool(a), Value::Bool(b)) => a == b,
+            (JsonScalar::Number(a), Value::Number(b)) => b.as_f64() == Some(*a),
+            (JsonScalar::Str(a), Value::String(b)) => **a == **b,
+            _ => false,
+        }
+    }
+}
+
+/// A compiled CloudBees property condition (also version criteria).
+#[derive(Clone, Debug)]
+pub(crate) enum PropMatcher {
+    IsUndefined,
+    IsTrue,
+    IsFalse,
+    Eq(JsonScalar),
+    Ne(JsonScalar),
+    Num(Cmp, f64),
+    Regex(Regex),
+    InArray(Box<[JsonScalar]>),
+    Semver(Cmp, Box<Version>),
+}
+
+impl PropMatcher {
+    pub(crate) fn check(&self, value: Option<&Value>) -> Outcome {
+        let Some(value) = value.filter(|v| !v.is_null()) else {
+            return match self {
+                PropMatcher::IsUndefined => Outcome::True,
+                _ => Outcome::MissingAttribute,
+            };
+        };
+        match (self, value) {
+            (PropMatcher::IsUndefined, _) => Outcome::False,
+            (PropMatcher::IsTrue, Value::Bool(b)) => Outcome::from_bool(*b),
+            (PropMatcher::IsFalse, Value::Bool(b)) => Outcome::from_bool(!*b),
+            (PropMatcher::Eq(s), v) => Outcome::from_bool(s.equals(v)),
+            (PropMatcher::Ne(s), v) => Outcome::from_bool(!s.equals(v)),
+            (PropMatcher::Num(cmp, n), Value::Number(x)) => {
+                match x.as_f64().and_then(|x| x.partial_cmp(n)) {
+                    Some(ord) => Outcome::from_bool(cmp.holds(ord)),
+                    None => Outcome::TypeMismatch,
+                }
+            }
+            (PropMatcher::Regex(re), Value::String(x)) => Outcome::from_bool(re.is_match(x)),
+            (PropMatcher::InArray(items), v) => {
+                Outcome::from_bool(items.iter().any(|s| s.equals(v)))
+            }
+            (PropMatcher::Semver(cmp, version), Value::String(x)) => match Version::parse(x) {
+                Ok(v) => Outcome::from_bool(cmp.holds(v.cmp(version))),
+                Err(_) => Outcome::InvalidVersion,
+            },
+            _ => Outcome::TypeMismatch,
+        }
+    }
+}
+
+/// Compiles a pattern with the size limit of [`MAX_REGEX_SIZE`].
+pub(crate) fn build_regex(pattern: &str, case_insensitive: bool) -> Result<Regex, regex::Error> {
+    regex::RegexBuilder::new(pattern)
+        .case_insensitive(case_insensitive)
+        .size_limit(MAX_REGEX_SIZE)
+        .build()
+}
+
+/// A case-insensitive literal rule as an anchored regex over the escaped literal.
+pub(crate) fn literal_pattern(
+    prefix: &str,
+    literal: &str,
+    suffix: &str,
+) -> Result<Regex, regex::Error> {
+    build_regex(&format!("{prefix}(?:{}){suffix}", regex::escape(literal)), true)
+}
+
+/// The six `semver-*` property operators as comparisons.
+pub(crate) fn semver_cmp(op: flagstone_model::targeting::PropertyOperator) -> Option<Cmp> {
+    use flagstone_model::targeting::PropertyOperator as P;
+    Some(match op {
+        P::SemverEq => Cmp::Eq,
+        P::SemverNe => Cmp::Ne,
+        P::SemverGt => Cmp::Gt,
+        P::SemverGte => Cmp::Gte,
+        P::SemverLt => Cmp::Lt,
+        P::SemverLte => Cmp::Lte,
+        _ => return None,
+    })
+}
+
+/// The four numeric property operators as comparisons.
+pub(crate) fn numeric_cmp(op: flagstone_model::targeting::PropertyOperator) -> Option<Cmp> {
+    use flagstone_model::targeting::PropertyOperator as P;
+    Some(match op {
+        P::Gt => Cmp::Gt,
+        P::Gte => Cmp::Gte,
+        P::Lt => Cmp::Lt,
+        P::Lte => Cmp::Lte,
+        _ => return None,
+    })
+}
