@@ -1431,3 +1431,151 @@ fn bayes_status(
     }
     interval_status(lower, upper, increase_good)
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn binary_metric(id: &str, extra: &str, arms: &[(&str, u64, u64)]) -> String {
+        let data: Vec<String> = arms
+            .iter()
+            .map(|(v, n, s)| format!(r#""{v}": {{"n": {n}, "successes": {s}}}"#))
+            .collect();
+        format!(r#"{{"id": "{id}", "type": "binary", {extra} "data": {{{}}}}}"#, data.join(", "))
+    }
+
+    /// Runs a request assembled from `settings` and `metrics`, returning the result as JSON.
+    fn check(settings: &str, variants: &[&str], metrics: &[String]) -> serde_json::Value {
+        let vs: Vec<String> =
+            variants.iter().map(|v| format!(r#"{{"name": "{v}", "expectedShare": 1}}"#)).collect();
+        let text = format!(
+            r#"{{{settings} "control": "{}", "variants": [{}], "metrics": [{}]}}"#,
+            variants[0],
+            vs.join(", "),
+            metrics.join(", ")
+        );
+        let req: AnalysisRequest = serde_json::from_str(&text).unwrap();
+        serde_json::to_value(analyze(&req).unwrap()).unwrap()
+    }
+
+    fn error(text: &str) -> String {
+        let req: AnalysisRequest = serde_json::from_str(text).unwrap();
+        analyze(&req).unwrap_err().to_string()
+    }
+
+    #[test]
+    fn holm_alphas_are_reported_per_comparison() {
+        let out = check(
+            r#""correction": "holm","#,
+            &["c", "a", "b"],
+            &[binary_metric(
+                "m",
+                "",
+                &[("c", 10_000, 1000), ("a", 10_000, 1200), ("b", 10_000, 1010)],
+            )],
+        );
+        let cmp = &out["results"][0]["comparisons"];
+        assert_eq!(cmp[0]["adjustedAlpha"], 0.025);
+        assert_eq!(cmp[1]["adjustedAlpha"], 0.05);
+        assert_eq!(out["results"][0]["statsSettings"]["adjustedAlpha"], 0.025);
+        assert_eq!(cmp[0]["status"], "METRIC_RESULT_STATUS_SIGNIFICANT_POSITIVE");
+        assert_eq!(
+            out["results"][0]["result"]["status"]["status"],
+            "METRIC_RESULT_STATUS_SIGNIFICANT_POSITIVE"
+        );
+    }
+
+    #[test]
+    fn guardrail_margins_give_non_inferiority_statuses() {
+        let guard = |s: u64| {
+            binary_metric(
+                "errors",
+                r#""kind": "GUARDRAIL", "preferredDirection": "DECREASE", "nonInferiorityMargin": 0.1,"#,
+                &[("c", 100_000, 10_000), ("t", 100_000, s)],
+            )
+        };
+        let status = |s| {
+            check("", &["c", "t"], &[guard(s)])["results"][0]["comparisons"][0]["status"].clone()
+        };
+        assert_eq!(status(10_000), "METRIC_RESULT_STATUS_NON_INFERIOR");
+        assert_eq!(status(12_000), "METRIC_RESULT_STATUS_INFERIOR");
+        assert_eq!(status(10_950), "METRIC_RESULT_STATUS_INCONCLUSIVE");
+        let out = check("", &["c", "t"], &[guard(12_000)]);
+        assert_eq!(
+            out["results"][0]["comparisons"][0]["absolute"]["ciLower"],
+            serde_json::Value::Null
+        );
+        assert_eq!(out["results"][0]["result"]["status"]["metricType"], "METRIC_TYPE_GUARDRAIL");
+    }
+
+    #[test]
+    fn undefined_is_explicit() {
+        let out =
+            check("", &["c", "t"], &[binary_metric("m", "", &[("c", 100, 0), ("t", 100, 0)])]);
+        let cmp = &out["results"][0]["comparisons"][0];
+        assert_eq!(cmp["status"], "METRIC_RESULT_STATUS_UNDEFINED");
+        assert_eq!(cmp["pValue"], serde_json::Value::Null);
+        assert!(cmp["undefinedReason"].as_str().is_some_and(|r| r.contains("standard error")));
+        // p = 1 in both arms is just as undefined; p = 0 vs p = 0.05 is not.
+        let out =
+            check("", &["c", "t"], &[binary_metric("m", "", &[("c", 100, 100), ("t", 100, 100)])]);
+        assert_eq!(out["results"][0]["comparisons"][0]["status"], "METRIC_RESULT_STATUS_UNDEFINED");
+        let out =
+            check("", &["c", "t"], &[binary_metric("m", "", &[("c", 100, 5), ("t", 100, 0)])]);
+        assert_eq!(
+            out["results"][0]["comparisons"][0]["status"],
+            "METRIC_RESULT_STATUS_SIGNIFICANT_NEGATIVE"
+        );
+    }
+
+    #[test]
+    fn srm_flags_mismatched_allocation() {
+        let out = check(
+            "",
+            &["c", "t"],
+            &[binary_metric("m", "", &[("c", 51_000, 100), ("t", 49_000, 100)])],
+        );
+        assert_eq!(out["srm"]["mismatch"], true);
+        assert_eq!(out["srm"]["df"], 1);
+        assert!(!out["annotations"].as_array().unwrap().is_empty());
+    }
+
+    #[test]
+    fn bayesian_treatment_results() {
+        let out = check(
+            r#""method": "bayesian","#,
+            &["c", "a", "b"],
+            &[binary_metric("m", "", &[("c", 1000, 100), ("a", 1000, 130), ("b", 1000, 90)])],
+        );
+        let tr = out["results"][0]["treatmentResults"].as_array().unwrap();
+        let total: f64 = tr.iter().map(|t| t["pBest"].as_f64().unwrap()).sum();
+        assert!((total - 1.0).abs() < 1e-9);
+        assert_eq!(tr[0]["pBeatControl"], serde_json::Value::Null);
+        assert!(tr[1]["pBeatControl"].as_f64().unwrap() > 0.95);
+        assert_eq!(tr[1]["relativeDifferences"][0]["fromTreatmentId"], "c");
+        assert_eq!(out["results"][0]["statsSettings"]["method"], "METHOD_BAYESIAN");
+    }
+
+    #[test]
+    fn invalid_input_names_the_path() {
+        let base =
+            r#""variants": [{"name": "c", "expectedShare": 1}, {"name": "t", "expectedShare": 1}]"#;
+        let e = error(&format!(
+            r#"{{"control": "c", {base}, "metrics": [{{"id": "m", "type": "mean", "data": {{"c": {{"n": 2, "sum": 1, "sumSquares": 1}}, "t": {{"n": 2, "successes": 1}}}}}}]}}"#
+        ));
+        assert_eq!(e, "metrics[0].data.t.successes: not allowed for a mean metric");
+        let e = error(&format!(r#"{{"control": "x", {base}, "metrics": []}}"#));
+        assert!(e.starts_with("control: expected one of the variants"), "{e}");
+        let e = error(&format!(r#"{{"alpha": 1.5, "control": "c", {base}, "metrics": []}}"#));
+        assert!(e.starts_with("alpha:"), "{e}");
+        let e = error(&format!(
+            r#"{{"control": "c", {base}, "metrics": [{}]}}"#,
+            binary_metric(
+                "m",
+                r#""nonInferiorityMargin": 0.1, "sides": "less","#,
+                &[("c", 10, 1), ("t", 10, 1)]
+            )
+        ));
+        assert!(e.starts_with("metrics[0].sides:"), "{e}");
+    }
+}

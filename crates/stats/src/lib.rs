@@ -46,6 +46,8 @@
 
 mod error;
 mod frequentist;
+#[cfg(test)]
+mod invariants;
 mod numeric;
 mod quadrature;
 pub mod special;
