@@ -1,0 +1,154 @@
+//! Golden-file tests of `flagstone analyze`, `power` and `aggregate`.
+//!
+//! Outputs live in `tests/data/golden/{analyze,power,aggregate}/` at the workspace root;
+//! refresh them with `UPDATE_GOLDEN=1 cargo test -p flagstone-cli --test cli_stats` and review
+//! the diff.
+
+/// Helpers; inside `cfg(test)` so that they may panic like the tests they serve.
+#[cfg(test)]
+mod support {
+    use std::path::{Path, PathBuf};
+    use std::process::Command;
+
+    pub fn root() -> PathBuf {
+        Path::new(env!("CARGO_MANIFEST_DIR")).join("../..")
+    }
+
+    pub struct Run {
+        pub code: i32,
+        pub stdout: String,
+        pub stderr: String,
+    }
+
+    pub fn flagstone(args: &[&str]) -> Run {
+        let out = Command::new(env!("CARGO_BIN_EXE_flagstone"))
+            .args(args)
+            .current_dir(root())
+            .output()
+            .expect("run flagstone");
+        Run {
+            code: out.status.code().unwrap_or(-1),
+            stdout: String::from_utf8_lossy(&out.stdout).into_owned(),
+            stderr: String::from_utf8_lossy(&out.stderr).into_owned(),
+        }
+    }
+
+    /// Compares `actual` with the golden file, or rewrites it under `UPDATE_GOLDEN=1`.
+    pub fn golden(rel: &str, actual: &str) {
+        let path = root().join("tests/data/golden").join(rel);
+        if std::env::var_os("UPDATE_GOLDEN").is_some() {
+            std::fs::write(&path, actual).expect("write golden");
+            return;
+        }
+        let expected = std::fs::read_to_string(&path)
+            .unwrap_or_else(|e| panic!("{}: {e} (run with UPDATE_GOLDEN=1)", path.display()));
+        assert_eq!(actual, expected, "{} differs (UPDATE_GOLDEN=1 to refresh)", path.display());
+    }
+
+    /// Runs a command that must succeed and checks its stdout against a golden file.
+    pub fn check_ok(args: &[&str], rel: &str) -> String {
+        let run = flagstone(args);
+        assert_eq!(run.code, 0, "stderr: {}", run.stderr);
+        golden(rel, &run.stdout);
+        run.stdout
+    }
+
+    /// Runs a command that must fail with bad input (exit 2) and checks its stderr.
+    pub fn check_bad_input(args: &[&str], rel: &str) {
+        let run = flagstone(args);
+        assert_eq!(run.code, 2, "stdout: {} stderr: {}", run.stdout, run.stderr);
+        assert!(run.stdout.is_empty());
+        golden(rel, &run.stderr);
+    }
+
+    pub fn no_nan(json: &str) {
+        assert!(!json.contains("NaN") && !json.contains("inf"), "{json}");
+    }
+}
+
+use support::{check_bad_input, check_ok, flagstone, no_nan};
+
+#[test]
+fn analyze_example_json_and_table() {
+    let out = check_ok(&["analyze", "--input", "examples/analysis.json"], "analyze/example.json");
+    no_nan(&out);
+    let value: serde_json::Value = serde_json::from_str(&out).expect("json");
+    assert_eq!(value["results"].as_array().map(Vec::len), Some(3));
+    check_ok(
+        &["analyze", "--input", "examples/analysis.json", "--format", "table"],
+        "analyze/example.table.txt",
+    );
+}
+
+#[test]
+fn analyze_other_methods() {
+    for name in ["bayesian", "t-test-scaled", "chi-squared-bh", "undefined"] {
+        let input = format!("tests/data/golden/analyze/{name}.request.json");
+        let out = check_ok(&["analyze", "--input", &input], &format!("analyze/{name}.json"));
+        no_nan(&out);
+    }
+}
+
+#[test]
+fn analyze_bad_input_names_file_and_path() {
+    for name in ["missing-successes", "unknown-field", "unknown-variant", "bad-count"] {
+        let input = format!("tests/data/golden/analyze/{name}.request.json");
+        check_bad_input(&["analyze", "--input", &input], &format!("analyze/{name}.stderr"));
+    }
+}
+
+#[test]
+fn power_modes() {
+    let base = ["power", "--type", "binary", "--baseline", "0.1", "--alpha", "0.05"];
+    let with = |extra: &[&'static str]| -> Vec<&'static str> {
+        base.iter().chain(extra).copied().collect()
+    };
+    check_ok(&with(&["--mde", "0.01", "--power", "0.8"]), "power/binary-sample-size.json");
+    check_ok(
+        &with(&["--mde", "0.1", "--relative", "--power", "0.8"]),
+        "power/binary-relative.json",
+    );
+    check_ok(&with(&["--n", "14749", "--power", "0.8"]), "power/binary-mde.json");
+    check_ok(&with(&["--mde", "0.01", "--n", "14749"]), "power/binary-power.json");
+    check_ok(
+        &[
+            "power", "--type", "mean", "--sd", "10", "--alpha", "0.05", "--sides", "greater",
+            "--mde", "5", "--power", "0.8",
+        ],
+        "power/mean-one-sided.json",
+    );
+    check_bad_input(&with(&["--mde", "0.01"]), "power/missing-mode.stderr");
+    check_bad_input(&with(&["--mde", "0.95", "--power", "0.8"]), "power/out-of-range.stderr");
+}
+
+#[test]
+fn aggregate_then_analyze() {
+    let out = check_ok(
+        &[
+            "aggregate",
+            "--exposures",
+            "tests/data/golden/aggregate/exposures.jsonl",
+            "--events",
+            "tests/data/golden/aggregate/events.jsonl",
+        ],
+        "aggregate/request.json",
+    );
+    // The skeleton is a valid request.
+    let dir = std::env::temp_dir().join(format!("flagstone-aggregate-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).expect("temp dir");
+    let file = dir.join("request.json");
+    std::fs::write(&file, &out).expect("write request");
+    let run = flagstone(&["analyze", "--input", file.to_str().expect("utf-8 path")]);
+    assert_eq!(run.code, 0, "{}", run.stderr);
+    no_nan(&run.stdout);
+    check_bad_input(
+        &[
+            "aggregate",
+            "--exposures",
+            "tests/data/golden/aggregate/exposures.jsonl",
+            "--events",
+            "tests/data/golden/aggregate/bad-events.jsonl",
+        ],
+        "aggregate/bad-events.stderr",
+    );
+}
