@@ -1,6 +1,7 @@
 //! Flagstone's resource model: the JSON config people write, parsed and validated.
 #![deny(missing_docs)]
 
+pub mod allocate;
 pub mod config;
 pub mod experiment;
 pub mod flag;
