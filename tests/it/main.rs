@@ -9,6 +9,7 @@
 )]
 
 mod alloc;
+mod handle;
 mod roundtrip;
 mod spec;
 mod validation;
