@@ -323,7 +323,15 @@ pub fn t_quantile_upper(q: f64, dof: f64) -> f64 {
     }
     let ln_q = q.ln();
     let (mut lo, mut hi) = (0.0_f64, f64::INFINITY);
-    let mut t = z.max(1e-3);
+    // Cornish–Fisher start (Abramowitz & Stegun 26.7.5): exact to rounding for large dof, so
+    // one tail evaluation usually confirms it.
+    let z2 = z * z;
+    let g1 = (z2 + 1.0) * z / 4.0;
+    let g2 = ((5.0 * z2 + 16.0) * z2 + 3.0) * z / 96.0;
+    let g3 = (((3.0 * z2 + 19.0) * z2 + 17.0) * z2 - 15.0) * z / 384.0;
+    let g4 = ((((79.0 * z2 + 776.0) * z2 + 1482.0) * z2 - 1920.0) * z2 - 945.0) * z / 92_160.0;
+    let start = z + (g1 + (g2 + (g3 + g4 / dof) / dof) / dof) / dof;
+    let mut t = if dof >= 4.0 && start.is_finite() && start > 0.0 { start } else { z.max(1e-3) };
     for _ in 0..200 {
         let tail = t_upper_tail(t, dof);
         let g = tail.ln_p - ln_q;
