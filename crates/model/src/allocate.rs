@@ -224,9 +224,11 @@ pub fn allocate(config: &mut Config) -> Result<AllocationReport, AllocateError> 
 /// Brings an allocated item's ranges to its current proportion without
 /// moving the units it keeps: the way to change the share of a running test.
 ///
-/// A smaller share keeps the ranges in their listed order and trims from the
-/// end; a larger one keeps every range and adds the lowest buckets free of the
-/// item itself and of every item it is exclusive with. Items without ranges
+/// The listed order of the ranges is the order in which buckets were given:
+/// a larger share keeps every range and appends the lowest buckets free of
+/// the item itself and of every item it is exclusive with; a smaller one
+/// keeps the ranges in their listed order and trims from the end, so the
+/// units added last leave first (as with a rollout's reach). Items without ranges
 /// (their proportion applies directly), items still to be placed and items
 /// that hold nothing are left alone. Returns the new ranges when they changed.
 ///
@@ -262,7 +264,7 @@ pub fn resize(
         let occupied = occupied_by_exclusive(&items, k, &own);
         let extra =
             first_fit(&occupied, needed - held).ok_or_else(|| no_space(&items, k, needed))?;
-        merge(own.iter().copied().chain(extra).collect())
+        append(own, extra)
     } else {
         return Ok(None);
     };
@@ -376,7 +378,18 @@ fn trim(ranges: &[BucketRange], mut n: u32) -> Vec<BucketRange> {
         out.push(BucketRange { lower: r.lower, upper: r.lower + take });
         n -= take;
     }
-    merge(out)
+    out
+}
+
+/// `extra` after `ranges`, joining a range to the one before it when adjacent.
+fn append(mut ranges: Vec<BucketRange>, extra: Vec<BucketRange>) -> Vec<BucketRange> {
+    for r in extra {
+        match ranges.last_mut() {
+            Some(last) if last.upper == r.lower => last.upper = r.upper,
+            _ => ranges.push(r),
+        }
+    }
+    ranges
 }
 
 /// The merged space held by items exclusive with item `k`, plus `also`.
@@ -654,6 +667,20 @@ mod tests {
         let err = resize(&mut c, AllocationTarget::AbTest(0)).unwrap_err();
         assert!(err.to_string().starts_with("abtests[0]: needs 900000 allocation buckets but only 800000 are free of abtests/b (200000)"), "{err}");
         assert_eq!(c, before);
+    }
+
+    #[test]
+    fn resize_gives_back_the_latest_buckets_first() {
+        let mut c = config(serde_json::json!({"abtests": [abtest("a", "0.2", "x")]}));
+        c.abtests[0].allocated_ranges = vec![r(500_000, 600_000)];
+        resize(&mut c, AllocationTarget::AbTest(0)).unwrap();
+        assert_eq!(c.abtests[0].allocated_ranges, [r(500_000, 600_000), r(0, 100_000)]);
+        c.abtests[0].allocation.proportion = Fraction::new(0.25).unwrap();
+        resize(&mut c, AllocationTarget::AbTest(0)).unwrap();
+        assert_eq!(c.abtests[0].allocated_ranges, [r(500_000, 600_000), r(0, 150_000)]);
+        c.abtests[0].allocation.proportion = Fraction::new(0.05).unwrap();
+        resize(&mut c, AllocationTarget::AbTest(0)).unwrap();
+        assert_eq!(c.abtests[0].allocated_ranges, [r(500_000, 550_000)]);
     }
 
     #[test]
