@@ -4,11 +4,16 @@
 //! and what was expected), 1 any other failure.
 
 mod aggregate;
+mod allocate;
 mod analyze;
+mod diff;
+mod edit;
 mod exit;
 mod input;
 mod power;
 mod validate;
+mod workflow;
+mod write;
 
 use clap::{Parser, Subcommand};
 use std::process::ExitCode;
@@ -31,6 +36,12 @@ enum Command {
     Power(power::PowerArgs),
     /// Join exposures with metric events into an AnalysisRequest skeleton.
     Aggregate(aggregate::AggregateArgs),
+    /// Give unallocated segments and A/B tests disjoint allocation buckets.
+    Allocate(allocate::AllocateArgs),
+    /// Lifecycle of a rollout: launch, pause, resume, end, set-reach.
+    Rollout(workflow::RolloutArgs),
+    /// Lifecycle of an A/B test: launch, pause, resume, end, set-reach.
+    Abtest(workflow::AbTestArgs),
 }
 
 fn main() -> ExitCode {
@@ -40,6 +51,9 @@ fn main() -> ExitCode {
         Command::Analyze(args) => analyze::run(&args),
         Command::Power(args) => power::run(&args),
         Command::Aggregate(args) => aggregate::run(&args),
+        Command::Allocate(args) => allocate::run(&args),
+        Command::Rollout(args) => workflow::run_rollout(&args),
+        Command::Abtest(args) => workflow::run_abtest(&args),
     };
     exit::report(result)
 }
