@@ -10,6 +10,7 @@
 
 mod alloc;
 mod handle;
+mod reference;
 mod roundtrip;
 mod spec;
 mod validation;
