@@ -439,7 +439,7 @@ impl<'a> Compiler<'a> {
         for v in values {
             match v {
                 Value::BoolValue(b) => set.bools[usize::from(*b)] = true,
-                Value::NumberValue(n) if !n.is_nan() => set.numbers.push(*n),
+                Value::NumberValue(n) if !n.is_nan() => set.numbers.push(*n + 0.0),
                 Value::StringValue(s) => set.strings.push(s.as_str().into()),
                 Value::TimestampValue(t) => set.times.extend(t.parse::<jiff::Timestamp>().ok()),
                 Value::VersionValue(v) => set.versions.extend(Version::parse(&v.version).ok()),

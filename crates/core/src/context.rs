@@ -10,18 +10,67 @@ use serde_json::{Map, Value};
 /// names such as `rox.distinct_id` contain dots), then as a dot path into
 /// nested objects (`user.plan`). A value's JSON type is its type: there is no
 /// coercion between strings, numbers and booleans.
+///
+/// Building a context indexes up to 16 top-level keys inline (a hash per key,
+/// no heap allocation), so each attribute lookup during evaluation compares
+/// one precomputed 64-bit hash per key instead of strings. Build the context
+/// once per request and evaluate every flag with it.
 #[derive(Clone, Copy, Debug)]
 pub struct EvaluationContext<'a> {
     attributes: &'a Map<String, Value>,
     now: Option<Timestamp>,
+    /// `(hash, key, value)` of the first [`INDEXED_KEYS`] keys; all keys when `complete`.
+    index: [(u64, &'a str, &'a Value); INDEXED_KEYS],
+    n_indexed: u8,
+    complete: bool,
 }
 
+/// How many top-level keys a context indexes inline.
+const INDEXED_KEYS: usize = 16;
+
 static EMPTY: std::sync::LazyLock<Map<String, Value>> = std::sync::LazyLock::new(Map::new);
+static NULL: Value = Value::Null;
+
+/// FNV-1a over the key's bytes: fast for the short keys of contexts, and
+/// only a pre-filter (a hit is confirmed by comparing the strings).
+#[inline]
+pub(crate) fn key_hash(key: &str) -> u64 {
+    let mut h: u64 = 0xcbf2_9ce4_8422_2325;
+    for &b in key.as_bytes() {
+        h = (h ^ u64::from(b)).wrapping_mul(0x0000_0100_0000_01b3);
+    }
+    h
+}
 
 impl<'a> EvaluationContext<'a> {
     /// A context over a JSON object's attributes.
     pub fn new(attributes: &'a Map<String, Value>) -> Self {
-        EvaluationContext { attributes, now: None }
+        let mut index = [(0, "", &NULL); INDEXED_KEYS];
+        let mut n = 0;
+        for (slot, (key, value)) in index.iter_mut().zip(attributes.iter()) {
+            *slot = (key_hash(key), key.as_str(), value);
+            n += 1;
+        }
+        EvaluationContext {
+            attributes,
+            now: None,
+            index,
+            n_indexed: u8::try_from(n).unwrap_or(0),
+            complete: attributes.len() <= INDEXED_KEYS,
+        }
+    }
+
+    /// The top-level value at `key`, through the inline index when it holds every key.
+    #[inline]
+    fn top_level(&self, key: &str, hash: u64) -> Option<&'a Value> {
+        if !self.complete {
+            return self.attributes.get(key);
+        }
+        let indexed = self.index.get(..usize::from(self.n_indexed)).unwrap_or_default();
+        indexed
+            .iter()
+            .find(|(h, k, _)| *h == hash && crate::matcher::str_eq(k, key))
+            .map(|&(_, _, v)| v)
     }
 
     /// A context over any JSON value: an object's attributes, or no attributes.
@@ -59,33 +108,36 @@ impl<'a> EvaluationContext<'a> {
 #[derive(Clone, Debug)]
 pub(crate) struct AttrPath {
     full: Box<str>,
+    full_hash: u64,
     /// The dot-separated parts; empty when the name has no dot.
     parts: Box<[Box<str>]>,
+    first_hash: u64,
 }
 
 impl AttrPath {
     pub(crate) fn new(name: &str) -> Self {
-        let parts = if name.contains('.') {
+        let parts: Box<[Box<str>]> = if name.contains('.') {
             name.split('.').map(Box::from).collect()
         } else {
             Box::default()
         };
-        AttrPath { full: name.into(), parts }
+        let first_hash = parts.first().map_or(0, |p| key_hash(p));
+        AttrPath { full: name.into(), full_hash: key_hash(name), parts, first_hash }
     }
 
     /// The value, treating JSON null as absent.
     #[inline]
     pub(crate) fn lookup<'a>(&self, ctx: &EvaluationContext<'a>) -> Option<&'a Value> {
-        let found = match ctx.attributes.get(&*self.full) {
+        let found = match ctx.top_level(&self.full, self.full_hash) {
             Some(v) => Some(v),
-            None => self.walk(ctx.attributes),
+            None => self.walk(ctx),
         };
         found.filter(|v| !v.is_null())
     }
 
-    fn walk<'a>(&self, root: &'a Map<String, Value>) -> Option<&'a Value> {
+    fn walk<'a>(&self, ctx: &EvaluationContext<'a>) -> Option<&'a Value> {
         let (first, rest) = self.parts.split_first()?;
-        let mut at = root.get(&**first)?;
+        let mut at = ctx.top_level(first, self.first_hash)?;
         for part in rest {
             at = at.as_object()?.get(&**part)?;
         }
@@ -98,7 +150,11 @@ impl AttrPath {
 pub enum UnitError {
     /// Not a string or an integral number.
     WrongType,
-    /// A number with a fraction or exponent, or outside 64-bit integers.
+    /// A number with a fraction or exponent, or an integer outside 64 bits.
+    ///
+    /// JSON parsing keeps integers exactly only within 64 bits; a larger one
+    /// has already lost digits, and bucketing the rounded value would move
+    /// the unit silently, so it is reported instead. Send such keys as strings.
     NotIntegral,
     /// Longer than 100 characters.
     TooLong,
@@ -201,6 +257,21 @@ mod tests {
         assert_eq!(ctx.get("user.plan.x"), None);
         assert_eq!(ctx.get("n"), None);
         assert_eq!(ctx.get("missing"), None);
+    }
+
+    #[test]
+    fn large_contexts_fall_back_to_the_map() {
+        let mut v = serde_json::Map::new();
+        for i in 0..40 {
+            v.insert(format!("k{i}"), json!(i));
+        }
+        v.insert("user".into(), json!({"plan": "pro"}));
+        let v = Value::Object(v);
+        let ctx = EvaluationContext::from_json(&v);
+        assert_eq!(ctx.get("k39"), Some(&json!(39)));
+        assert_eq!(ctx.get("k0"), Some(&json!(0)));
+        assert_eq!(ctx.get("user.plan"), Some(&json!("pro")));
+        assert_eq!(ctx.get("k40"), None);
     }
 
     #[test]

@@ -120,11 +120,25 @@ pub(crate) struct SetMatcher {
 }
 
 impl SetMatcher {
+    /// Membership of a string: a scan for small sets (most members fail on
+    /// length), binary search for large ones.
+    #[inline]
+    fn has_string(&self, s: &str) -> bool {
+        if self.strings.len() <= 16 {
+            self.strings.iter().any(|m| str_eq(m, s))
+        } else {
+            self.strings.binary_search_by(|p| (**p).cmp(s)).is_ok()
+        }
+    }
+
     fn check(&self, value: &Value) -> Outcome {
         match value {
             Value::Bool(b) => Outcome::from_bool(self.bools[usize::from(*b)]),
             Value::Number(n) => match n.as_f64() {
                 Some(x) if !self.numbers.is_empty() => {
+                    // `+ 0.0` turns -0.0 into 0.0: the members were normalised the same way,
+                    // so numeric equality holds under `total_cmp`'s order.
+                    let x = x + 0.0;
                     Outcome::from_bool(self.numbers.binary_search_by(|p| p.total_cmp(&x)).is_ok())
                 }
                 _ => Outcome::TypeMismatch,
@@ -134,7 +148,7 @@ impl SetMatcher {
                     if p.is_match(s) {
                         return Outcome::True;
                     }
-                } else if self.strings.binary_search_by(|p| (**p).cmp(s.as_str())).is_ok() {
+                } else if self.has_string(s) {
                     return Outcome::True;
                 }
                 let mut outcome = Outcome::False;
@@ -196,7 +210,7 @@ impl AttrMatcher {
             (AttrMatcher::EqNumber(n), Value::Number(x)) => {
                 Outcome::from_bool(x.as_f64() == Some(*n))
             }
-            (AttrMatcher::EqStr(s), Value::String(x)) => Outcome::from_bool(**s == **x),
+            (AttrMatcher::EqStr(s), Value::String(x)) => Outcome::from_bool(str_eq(s, x)),
             (AttrMatcher::Pattern(re), Value::String(x)) => Outcome::from_bool(re.is_match(x)),
             (AttrMatcher::StartsWith(p), Value::String(x)) => {
                 Outcome::from_bool(x.starts_with(&**p))
@@ -226,6 +240,30 @@ impl AttrMatcher {
             },
             _ => Outcome::TypeMismatch,
         }
+    }
+}
+
+/// String equality that rejects on length first and compares strings of up
+/// to 16 bytes as two overlapping words, without a `memcmp` call.
+#[inline]
+pub(crate) fn str_eq(a: &str, b: &str) -> bool {
+    let (a, b) = (a.as_bytes(), b.as_bytes());
+    if a.len() != b.len() {
+        return false;
+    }
+    let n = a.len();
+    let word = |s: &[u8], at: usize| {
+        s.get(at..at + 8).and_then(|w| w.try_into().ok()).map(u64::from_ne_bytes)
+    };
+    let half = |s: &[u8], at: usize| {
+        s.get(at..at + 4).and_then(|w| w.try_into().ok()).map(u32::from_ne_bytes)
+    };
+    match n {
+        0 => true,
+        1..=3 => a == b,
+        4..=7 => half(a, 0) == half(b, 0) && half(a, n - 4) == half(b, n - 4),
+        8..=16 => word(a, 0) == word(b, 0) && word(a, n - 8) == word(b, n - 8),
+        _ => a == b,
     }
 }
 
@@ -347,4 +385,28 @@ pub(crate) fn numeric_cmp(op: flagstone_model::targeting::PropertyOperator) -> O
         P::Lte => Cmp::Lte,
         _ => return None,
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn str_eq_agrees_with_eq_at_every_length() {
+        let base = "abcdefghijklmnopqrstuvwxyzåäö0123456789";
+        for n in 0..base.len() {
+            let Some(a) = base.get(..n) else { continue };
+            assert!(str_eq(a, a));
+            for i in 0..a.len() {
+                let mut b = a.as_bytes().to_vec();
+                b[i] ^= 1;
+                if let Ok(b) = std::str::from_utf8(&b) {
+                    assert_eq!(str_eq(a, b), a == b, "{a:?} vs {b:?}");
+                }
+            }
+            if let Some(longer) = base.get(..n + 1) {
+                assert!(!str_eq(a, longer));
+            }
+        }
+    }
 }
