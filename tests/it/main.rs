@@ -14,3 +14,4 @@ mod reference;
 mod roundtrip;
 mod spec;
 mod validation;
+mod workflows;
