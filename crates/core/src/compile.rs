@@ -264,18 +264,11 @@ impl<'a> Compiler<'a> {
             Some(expr) => {
                 flatten(expr, &index, &mut nodes, &mut children);
             }
-            None if criteria.is_empty() => {}
-            None => {
-                // All criteria AND-ed.
-                let start = index_u32(children.len());
-                for i in 0..criteria.len() {
-                    children.push(index_u32(nodes.len()));
-                    nodes.push(Node::Crit(index_u32(i)));
-                }
-                nodes.push(Node::And(start, index_u32(criteria.len())));
-            }
+            // No expression: all criteria AND-ed, evaluated by a loop (see `CTargeting::all_of`).
+            None => {}
         }
         CTargeting {
+            all_of: t.expression.is_none(),
             criteria: criteria
                 .into_iter()
                 .map(|c| c.unwrap_or(CCriterion::Segment(u32::MAX)))

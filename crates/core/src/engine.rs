@@ -127,6 +127,9 @@ pub(crate) enum CAlloc {
 pub(crate) struct CTargeting {
     pub(crate) criteria: Box<[CCriterion]>,
     pub(crate) ids: Box<[Box<str>]>,
+    /// True when there is no expression: every criterion AND-ed, in id order,
+    /// evaluated by a plain loop (the common shape).
+    pub(crate) all_of: bool,
     pub(crate) nodes: Box<[Node]>,
     pub(crate) children: Box<[u32]>,
 }
@@ -391,6 +394,16 @@ impl Engine {
         walk: &mut Walk,
         rec: &mut R,
     ) -> bool {
+        if t.all_of {
+            for (i, criterion) in t.criteria.iter().enumerate() {
+                let outcome = self.criterion(criterion, ctx, unit, walk);
+                rec.criterion(i, outcome);
+                if !outcome.is_true() {
+                    return false;
+                }
+            }
+            return true;
+        }
         match t.nodes.len().checked_sub(1) {
             Some(root) => self.node(t, root, ctx, unit, walk, rec),
             None => true,

@@ -260,7 +260,7 @@ pub(crate) fn str_eq(a: &str, b: &str) -> bool {
     };
     match n {
         0 => true,
-        1..=3 => a == b,
+        1..=3 => a.iter().zip(b).all(|(x, y)| x == y),
         4..=7 => half(a, 0) == half(b, 0) && half(a, n - 4) == half(b, n - 4),
         8..=16 => word(a, 0) == word(b, 0) && word(a, n - 8) == word(b, n - 8),
         _ => a == b,
