@@ -18,6 +18,10 @@
 //! - `abtest set-reach` sets the allocation proportion. A test with
 //!   `allocatedRanges` is resized in place (see
 //!   [`flagstone_model::allocate::resize`]): units it keeps stay in it.
+//! - `abtest launch` starts an iteration (the first `not_started` one, else
+//!   a new `running` one carrying the test's hypothesis) and `abtest end`
+//!   stops the running one, with `startedAt` / `endedAt` at the time of the
+//!   move; pause and resume keep the iteration.
 //! - `--now` sets the time of the move (default: the system clock, to the
 //!   second); it stamps `updateTime` and picks the schedule step a pause
 //!   freezes.
@@ -31,7 +35,9 @@ use flagstone_model::allocate::{AllocationTarget, resize};
 use flagstone_model::fraction::Fraction;
 use flagstone_model::names::Collection;
 use flagstone_model::validate::WarningKind;
-use flagstone_model::workflow::{Lifecycle, Rollout, Transition, WorkflowState};
+use flagstone_model::workflow::{
+    AbTest, Iteration, IterationStatus, Lifecycle, Rollout, Transition, WorkflowState,
+};
 use jiff::Timestamp;
 use std::path::{Path, PathBuf};
 
@@ -263,7 +269,11 @@ fn move_rollout(config: &mut Config, idx: usize, m: &Move<'_>) -> Result<Outcome
     let summary = if state_before == r.state {
         format!("{name}: {} reach {served_before} → {served_after}", r.state)
     } else {
-        format!("{name}: {state_before} → {}, reach {served_after}", r.state)
+        if r.state.is_serving() {
+            format!("{name}: {state_before} → {}, reach {served_after}", r.state)
+        } else {
+            format!("{name}: {state_before} → {}", r.state)
+        }
     };
     Ok(Outcome { summary, notes, warnings })
 }
@@ -273,7 +283,7 @@ fn move_abtest(config: &mut Config, idx: usize, m: &Move<'_>) -> Result<Outcome,
     let t = config.abtests.get_mut(idx).ok_or_else(|| format!("{path}: not found"))?;
     let name = t.name.clone();
     let state_before = t.state;
-    let mut warnings = Vec::new();
+    let (mut notes, mut warnings) = (Vec::new(), Vec::new());
     let summary = if m.transition == Transition::SetReach {
         let proportion = m.reach.unwrap_or(t.allocation.proportion);
         let previous =
@@ -282,6 +292,9 @@ fn move_abtest(config: &mut Config, idx: usize, m: &Move<'_>) -> Result<Outcome,
             warnings.push(format!(
                 "{name}: proportion decreases from {previous} to {proportion}: units in between leave the test"
             ));
+        }
+        if let Some(w) = unallocated_warning(t) {
+            warnings.push(w);
         }
         let resized = resize(config, AllocationTarget::AbTest(idx)).map_err(|e| e.to_string())?;
         match resized {
@@ -293,15 +306,63 @@ fn move_abtest(config: &mut Config, idx: usize, m: &Move<'_>) -> Result<Outcome,
         }
     } else {
         t.apply(m.transition, m.stamp).map_err(|e| format!("{path} ({name}): {e}"))?;
-        let unallocated = t.allocated_ranges.is_empty()
-            && !(t.allocation.exclusivity_tags.is_empty() && t.allocation.exclusive_to.is_empty());
-        if m.transition == Transition::Launch && unallocated {
-            warnings.push(format!(
-                "{name}: no allocatedRanges yet: it holds the allocation buckets below its \
-                 proportion, which tests it is exclusive with may share; run `flagstone allocate`"
-            ));
+        if let Some(note) = record_iteration(t, m.transition, m.stamp) {
+            notes.push(note);
+        }
+        if m.transition == Transition::Launch
+            && let Some(w) = unallocated_warning(t)
+        {
+            warnings.push(w);
         }
         format!("{name}: {state_before} → {}", t.state)
     };
-    Ok(Outcome { summary, notes: Vec::new(), warnings })
+    Ok(Outcome { summary, notes, warnings })
+}
+
+/// A test exclusive with others but without ranges holds the buckets below
+/// its proportion, which may overlap theirs until `allocate` places it.
+fn unallocated_warning(t: &AbTest) -> Option<String> {
+    let exclusive =
+        !(t.allocation.exclusivity_tags.is_empty() && t.allocation.exclusive_to.is_empty());
+    (exclusive && t.allocated_ranges.is_empty()).then(|| {
+        format!(
+            "{}: no allocatedRanges yet: it holds the allocation buckets below its proportion, \
+             which tests it is exclusive with may share; run `flagstone allocate`",
+            t.name
+        )
+    })
+}
+
+/// Keeps the test's iterations in step with its lifecycle: `launch` starts
+/// an iteration (the first `not_started` one, else a new one carrying the
+/// test's hypothesis) and `end` stops the running one. Pausing and resuming
+/// stop and restart intake within the same iteration, so they leave it be.
+fn record_iteration(t: &mut AbTest, transition: Transition, stamp: &str) -> Option<String> {
+    let (k, verb) = match transition {
+        Transition::Launch => {
+            let waiting = t.iterations.iter().position(|i| i.status == IterationStatus::NotStarted);
+            let k = waiting.unwrap_or(t.iterations.len());
+            if waiting.is_none() {
+                t.iterations.push(Iteration {
+                    status: IterationStatus::NotStarted,
+                    started_at: None,
+                    ended_at: None,
+                    hypothesis: t.hypothesis.clone(),
+                });
+            }
+            let it = t.iterations.get_mut(k)?;
+            it.status = IterationStatus::Running;
+            it.started_at = Some(stamp.to_owned());
+            (k, "running since")
+        }
+        Transition::End => {
+            let k = t.iterations.iter().rposition(|i| i.status == IterationStatus::Running)?;
+            let it = t.iterations.get_mut(k)?;
+            it.status = IterationStatus::Stopped;
+            it.ended_at = Some(stamp.to_owned());
+            (k, "stopped at")
+        }
+        Transition::Pause | Transition::Resume | Transition::SetReach => return None,
+    };
+    Some(format!("{}: iterations[{k}] {verb} {stamp}", t.name))
 }

@@ -249,10 +249,7 @@ fn lifecycle_moves_write_state_reach_and_update_time() {
     );
     let run =
         ok(&["rollout", "end", "new-checkout", "--config", cfg, "--now", "2026-03-01T00:00:00Z"]);
-    assert_eq!(
-        run.stdout,
-        format!("rollouts/new-checkout: LIVE → ENDED, reach 0.8; wrote {cfg}\n")
-    );
+    assert_eq!(run.stdout, format!("rollouts/new-checkout: LIVE → ENDED; wrote {cfg}\n"));
     let r = &scratch.json()["rollouts"][0];
     assert_eq!((&r["state"], &r["updateTime"]), (&"ENDED".into(), &"2026-03-01T00:00:00Z".into()));
     assert_eq!(r["createTime"], "2025-12-01T00:00:00Z");
@@ -276,8 +273,38 @@ fn lifecycle_moves_write_state_reach_and_update_time() {
     ]);
     assert_eq!(run.stdout, format!("abtests/checkout-redesign: DRAFT → LIVE; wrote {cfg}\n"));
     assert!(run.stderr.contains("no allocatedRanges yet"), "{}", run.stderr);
+    assert!(
+        run.stderr.starts_with(
+            "note: abtests/checkout-redesign: iterations[0] running since 2026-03-01T00:00:00Z\n"
+        ),
+        "{}",
+        run.stderr
+    );
     let t = &scratch.json()["abtests"][0];
     assert_eq!((&t["state"], &t["updateTime"]), (&"LIVE".into(), &"2026-03-01T00:00:00Z".into()));
+    assert_eq!(
+        t["iterations"],
+        serde_json::json!([{"status": "running", "startedAt": "2026-03-01T00:00:00Z"}])
+    );
+
+    // Pause and resume keep the iteration; end stops it.
+    for (verb, now) in [
+        ("pause", "2026-03-02T00:00:00Z"),
+        ("resume", "2026-03-03T00:00:00Z"),
+        ("end", "2026-03-04T00:00:00Z"),
+    ] {
+        ok(&["abtest", verb, "checkout-redesign", "--config", cfg, "--now", now]);
+    }
+    let t = &scratch.json()["abtests"][0];
+    assert_eq!(t["state"], "ENDED");
+    assert_eq!(
+        t["iterations"],
+        serde_json::json!([{
+            "status": "stopped",
+            "startedAt": "2026-03-01T00:00:00Z",
+            "endedAt": "2026-03-04T00:00:00Z"
+        }])
+    );
 }
 
 #[test]
