@@ -9,6 +9,7 @@
 )]
 
 mod alloc;
+mod conformance;
 mod handle;
 mod reference;
 mod roundtrip;

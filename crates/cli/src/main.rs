@@ -6,6 +6,7 @@
 mod aggregate;
 mod allocate;
 mod analyze;
+mod conformance;
 mod diff;
 mod edit;
 mod exit;
@@ -42,6 +43,8 @@ enum Command {
     Rollout(workflow::RolloutArgs),
     /// Lifecycle of an A/B test: launch, pause, resume, end, set-reach.
     Abtest(workflow::AbTestArgs),
+    /// Run the third-party conformance cases; report per source and operator.
+    Conformance(conformance::ConformanceArgs),
 }
 
 fn main() -> ExitCode {
@@ -54,6 +57,7 @@ fn main() -> ExitCode {
         Command::Allocate(args) => allocate::run(&args),
         Command::Rollout(args) => workflow::run_rollout(&args),
         Command::Abtest(args) => workflow::run_abtest(&args),
+        Command::Conformance(args) => conformance::run(&args),
     };
     exit::report(result)
 }
