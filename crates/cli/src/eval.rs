@@ -4,7 +4,10 @@ use crate::exit::bad_input;
 use crate::input::{load_config, read_text};
 use anyhow::Context as _;
 use clap::Args;
+use flagstone_core::exposure::{Exposure, ExposureSink};
+use flagstone_core::sticky::Persistence;
 use flagstone_core::{Engine, EvaluationContext, Explanation, FlagId, Reason, Resolution};
+use flagstone_store::{JsonLinesSink, RedbStore};
 use serde::Serialize;
 use serde_json::Value;
 use std::io::{BufRead, BufWriter, IsTerminal, Read, Write};
@@ -35,6 +38,47 @@ pub struct EvalArgs {
     /// Add each resolution's explanation.
     #[arg(long)]
     explain: bool,
+    /// Keep sticky assignments in this persistent store file (redb); created when missing.
+    #[arg(long)]
+    store: Option<PathBuf>,
+    /// Append one exposure per rule-decided resolution to this JSON-lines file.
+    #[arg(long)]
+    exposures: Option<PathBuf>,
+}
+
+/// Where sticky assignments and exposures go, when asked for.
+struct Effects {
+    store: Option<RedbStore>,
+    exposures: Option<JsonLinesSink<std::fs::File>>,
+}
+
+impl Effects {
+    fn open(args: &EvalArgs) -> anyhow::Result<Effects> {
+        let store = match &args.store {
+            Some(path) => Some(
+                RedbStore::open(path).map_err(|e| anyhow::anyhow!("{}: {e}", path.display()))?,
+            ),
+            None => None,
+        };
+        let exposures = match &args.exposures {
+            Some(path) => {
+                let file =
+                    std::fs::OpenOptions::new().create(true).append(true).open(path).map_err(
+                        |e| bad_input(format!("{}: cannot open for writing: {e}", path.display())),
+                    )?;
+                Some(JsonLinesSink::new(file))
+            }
+            None => None,
+        };
+        Ok(Effects { store, exposures })
+    }
+
+    fn finish(&self) -> anyhow::Result<()> {
+        if let Some(sink) = &self.exposures {
+            sink.flush().map_err(|e| anyhow::anyhow!("exposures: {e}"))?;
+        }
+        Ok(())
+    }
 }
 
 /// One resolution as printed.
@@ -74,6 +118,7 @@ pub fn run(args: &EvalArgs) -> anyhow::Result<()> {
         None => None,
     };
     let targets = Targets::new(&engine, &args.flags);
+    let effects = Effects::open(args)?;
     let stdout = std::io::stdout();
     let mut out = BufWriter::new(stdout.lock());
     if let Some(context) = &args.context {
@@ -86,14 +131,14 @@ pub fn run(args: &EvalArgs) -> anyhow::Result<()> {
         if !value.is_object() {
             return Err(bad_input(format!("{origin}: expected a JSON object of attributes")));
         }
-        let output = evaluate(&engine, &targets, &value, now, args.explain);
+        let output = evaluate(&engine, &targets, &value, now, args.explain, &effects);
         serde_json::to_writer_pretty(&mut out, &output)?;
         writeln!(out)?;
     } else if let Some(path) = &args.contexts {
-        stream(&engine, &targets, path, now, args.explain, &mut out)?;
+        stream(&engine, &targets, path, now, args.explain, &effects, &mut out)?;
     }
     out.flush().context("cannot write to stdout")?;
-    Ok(())
+    effects.finish()
 }
 
 /// The flags to resolve: their ids, or the names that are unknown.
@@ -118,20 +163,42 @@ fn evaluate<'a>(
     context: &Value,
     now: Option<jiff::Timestamp>,
     explain: bool,
+    effects: &Effects,
 ) -> Output<'a> {
-    let mut ctx = EvaluationContext::from_json(context);
     // One clock reading per context, shared by every flag.
-    ctx = ctx.at(now.unwrap_or_else(jiff::Timestamp::now));
+    let now = now.unwrap_or_else(jiff::Timestamp::now);
+    let ctx = EvaluationContext::from_json(context).at(now);
+    // With a store, every known flag of the context is resolved in one sticky batch:
+    // one read before, one durable write after.
+    let mut sticky = effects.store.as_ref().map(|store| {
+        let ids: Vec<FlagId> = targets.flags.iter().filter_map(|t| t.ok()).collect();
+        let batch = engine.evaluate_sticky(&ids, &ctx, store);
+        if let Some(e) = &batch.read_error {
+            eprintln!("warning: {e}; evaluated as if nothing were stored");
+        }
+        if let Persistence::Failed(e) = &batch.persistence {
+            eprintln!("warning: {e}; new assignments were not persisted");
+        }
+        batch.resolutions.into_iter()
+    });
     let resolutions = targets
         .flags
         .iter()
-        .map(|target| match target {
-            Ok(id) => {
-                let r = engine.evaluate(*id, &ctx);
-                let explanation = explain.then(|| engine.explain(*id, &ctx));
-                printed(r, explanation)
+        .map(|target| {
+            let (id, r) = match (target, sticky.as_mut()) {
+                (Ok(id), Some(batch)) => {
+                    (id, batch.next().unwrap_or_else(|| engine.evaluate(*id, &ctx)))
+                }
+                (Ok(id), None) => (id, engine.evaluate(*id, &ctx)),
+                (Err(name), _) => return printed(engine.evaluate_name(name, &ctx), None),
+            };
+            if let (Some(sink), Some(exposure)) =
+                (&effects.exposures, Exposure::from_resolution(&r, &ctx, now))
+                && let Err(e) = sink.record(exposure)
+            {
+                eprintln!("warning: {e}");
             }
-            Err(name) => printed(engine.evaluate_name(name, &ctx), None),
+            printed(r, explain.then(|| engine.explain(*id, &ctx)))
         })
         .collect();
     Output { resolutions }
@@ -158,6 +225,7 @@ fn stream(
     path: &Path,
     now: Option<jiff::Timestamp>,
     explain: bool,
+    effects: &Effects,
     out: &mut impl Write,
 ) -> anyhow::Result<()> {
     let file = std::fs::File::open(path)
@@ -197,9 +265,13 @@ fn stream(
                 path.display()
             )));
         }
-        let output = evaluate(engine, targets, &value, now, explain);
+        let output = evaluate(engine, targets, &value, now, explain, effects);
         serde_json::to_writer(&mut *out, &output)?;
         out.write_all(b"\n")?;
+        if effects.store.is_some() {
+            // A printed line acknowledges that its assignments are durably stored.
+            out.flush()?;
+        }
     }
     progress.finish(line_no);
     Ok(())

@@ -9,6 +9,7 @@ mod analyze;
 mod conformance;
 mod diff;
 mod edit;
+mod eval;
 mod exit;
 mod input;
 mod power;
@@ -29,6 +30,8 @@ struct Cli {
 
 #[derive(Debug, Subcommand)]
 enum Command {
+    /// Resolve flags for a context (or a JSON-lines file of contexts).
+    Eval(eval::EvalArgs),
     /// Check a config and report every problem with its JSON path.
     Validate(validate::ValidateArgs),
     /// Analyse an experiment: frequentist or Bayesian results per metric and treatment.
@@ -50,6 +53,7 @@ enum Command {
 fn main() -> ExitCode {
     let cli = Cli::parse();
     let result = match cli.command {
+        Command::Eval(args) => eval::run(&args),
         Command::Validate(args) => validate::run(&args),
         Command::Analyze(args) => analyze::run(&args),
         Command::Power(args) => power::run(&args),

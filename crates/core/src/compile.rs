@@ -6,8 +6,8 @@
 
 use crate::context::AttrPath;
 use crate::engine::{
-    CAlloc, CAssignment, CCriterion, CFlag, CGroup, COutcome, CRule, CSchedule, CSegment,
-    CTargeting, CVariant, DepExpect, Engine, MAX_REFERENCE_DEPTH, Node,
+    CAlloc, CAssignment, CCriterion, CFlag, CGroup, CMaterialization, COutcome, CRule, CSchedule,
+    CSegment, CTargeting, CVariant, DepExpect, Engine, MAX_REFERENCE_DEPTH, Node,
 };
 use crate::lower::{ScheduleSpec, lower};
 use crate::matcher::{
@@ -207,7 +207,18 @@ impl<'a> Compiler<'a> {
                 rules: rules.into_boxed_slice(),
             });
         }
+        let sticky_rules = compiled_flags
+            .iter()
+            .enumerate()
+            .flat_map(|(f, flag)| {
+                flag.rules.iter().enumerate().filter_map(move |(r, rule)| {
+                    rule.materialization.as_ref()?.read.as_ref()?;
+                    Some((index_u32(f), index_u32(r)))
+                })
+            })
+            .collect();
         let engine = Engine {
+            sticky_rules,
             flags: compiled_flags.into_boxed_slice(),
             flag_ids: std::mem::take(&mut self.flag_ids),
             segments: compiled_segments,
@@ -564,6 +575,15 @@ impl<'a> Compiler<'a> {
             uniform,
             is_split: variant_outcomes.len() > 1 || schedule.is_some(),
             schedule,
+            materialization: rule.materialization_spec.as_ref().map(|m| {
+                let name = |s: &str| (!s.is_empty()).then(|| Box::<str>::from(s));
+                Box::new(CMaterialization {
+                    read: name(&m.read_materialization),
+                    write: name(&m.write_materialization),
+                    must_match: m.mode.materialization_must_match,
+                    ignore_targeting: m.mode.segment_targeting_can_be_ignored,
+                })
+            }),
         })
     }
 

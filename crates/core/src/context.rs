@@ -125,6 +125,11 @@ impl AttrPath {
         AttrPath { full: name.into(), full_hash: key_hash(name), parts, first_hash }
     }
 
+    /// The name as written.
+    pub(crate) fn as_str(&self) -> &str {
+        &self.full
+    }
+
     /// The value, treating JSON null as absent.
     #[inline]
     pub(crate) fn lookup<'a>(&self, ctx: &EvaluationContext<'a>) -> Option<&'a Value> {

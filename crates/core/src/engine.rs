@@ -28,6 +28,8 @@ pub struct Engine {
     pub(crate) segments: Box<[CSegment]>,
     pub(crate) groups: Box<[CGroup]>,
     pub(crate) allocation_salt: Box<str>,
+    /// `(flag, rule)` of every rule that reads a materialization.
+    pub(crate) sticky_rules: Box<[(u32, u32)]>,
 }
 
 #[derive(Debug)]
@@ -60,6 +62,17 @@ pub(crate) struct CRule {
     pub(crate) is_split: bool,
     /// A reach that follows a schedule (lowered rollouts and CloudBees schedules).
     pub(crate) schedule: Option<Box<CSchedule>>,
+    /// Sticky assignments (see [`crate::sticky`]).
+    pub(crate) materialization: Option<Box<CMaterialization>>,
+}
+
+/// A compiled `materializationSpec`.
+#[derive(Debug)]
+pub(crate) struct CMaterialization {
+    pub(crate) read: Option<Box<str>>,
+    pub(crate) write: Option<Box<str>>,
+    pub(crate) must_match: bool,
+    pub(crate) ignore_targeting: bool,
 }
 
 /// Buckets below the scheduled threshold get assignment `on`, the rest `off`.
@@ -175,6 +188,7 @@ pub(crate) enum Skip {
     Allocation,
     NoAssignment,
     Fallthrough,
+    NotMaterialized,
 }
 
 /// Observes the walk. Every method defaults to nothing, so the no-op recorder compiles away.
@@ -205,11 +219,13 @@ pub(crate) struct Walk {
     n_memo: usize,
     now: Option<Timestamp>,
     depth: usize,
+    /// Prefetched materializations; `None` on the plain path, which never touches a store.
+    pub(crate) sticky: Option<crate::sticky::StickyView>,
 }
 
 impl Walk {
     pub(crate) fn new(now: Option<Timestamp>) -> Self {
-        Walk { memo: [(0, None); 8], n_memo: 0, now, depth: 0 }
+        Walk { memo: [(0, None); 8], n_memo: 0, now, depth: 0, sticky: None }
     }
 
     /// The evaluation time: the caller's, else the system clock read once per call.
@@ -301,6 +317,37 @@ impl Engine {
                 rec.skip(Skip::NoUnit);
                 continue;
             }
+            if let Some(m) = &rule.materialization {
+                match self.stored_variant(flag, rule, m, unit.as_ref(), walk) {
+                    Some(v) => {
+                        let matched = m.ignore_targeting
+                            || self.targeting(&segment.targeting, ctx, unit.as_ref(), walk, rec);
+                        rec.targeting(matched);
+                        if !matched {
+                            rec.skip(Skip::Targeting);
+                            continue;
+                        }
+                        let variant = flag.variants.get(v as usize);
+                        return Resolution {
+                            variant: variant.map(|x| &*x.name),
+                            value: variant.map(|x| &x.value),
+                            reason: Reason::Match,
+                            rule: Some(&rule.name),
+                            segment: Some(&segment.name),
+                            targeting_key_selector: Some(rule.selector.as_str()),
+                            variant_idx: Some(v),
+                            is_split: rule.is_split,
+                            materialized: true,
+                            ..Resolution::empty(&flag.name, Reason::Match)
+                        };
+                    }
+                    None if m.must_match => {
+                        rec.skip(Skip::NotMaterialized);
+                        continue;
+                    }
+                    None => {}
+                }
+            }
             let matched = self.targeting(&segment.targeting, ctx, unit.as_ref(), walk, rec);
             rec.targeting(matched);
             if !matched {
@@ -345,6 +392,12 @@ impl Engine {
                 COutcome::Variant(v) => Some(v),
             };
             let variant = variant_idx.and_then(|v| flag.variants.get(v as usize));
+            if let (Some(m), Some(u), Some(v), Some(view)) =
+                (&rule.materialization, &unit, variant, walk.sticky.as_mut())
+                && let Some(write) = &m.write
+            {
+                view.write(write, u.as_str(), &rule.name, &v.name);
+            }
             return Resolution {
                 flag: &flag.name,
                 variant: variant.map(|v| &*v.name),
@@ -356,9 +409,26 @@ impl Engine {
                 bucket,
                 is_split: rule.is_split,
                 variant_idx,
+                targeting_key_selector: Some(rule.selector.as_str()),
+                materialized: false,
             };
         }
         Resolution::empty(&flag.name, Reason::NoSegmentMatch)
+    }
+
+    /// The variant stored for this unit and rule, when the walk has a store view.
+    fn stored_variant(
+        &self,
+        flag: &CFlag,
+        rule: &CRule,
+        m: &CMaterialization,
+        unit: Option<&Unit<'_>>,
+        walk: &Walk,
+    ) -> Option<u32> {
+        let (read, unit, view) = (m.read.as_deref()?, unit?, walk.sticky.as_ref()?);
+        let name = view.stored(read, unit.as_str(), &rule.name)?;
+        // A variant removed since it was stored no longer exists: treat the unit as new.
+        flag.variants.iter().position(|v| &*v.name == name).and_then(|i| u32::try_from(i).ok())
     }
 
     fn allocated<R: Recorder>(

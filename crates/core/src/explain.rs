@@ -96,6 +96,7 @@ fn skip_text(why: Skip) -> &'static str {
         Skip::Allocation => "unit outside the segment's allocation",
         Skip::NoAssignment => "bucket in no assignment range",
         Skip::Fallthrough => "fallthrough assignment: on to the next rule",
+        Skip::NotMaterialized => "paused intake: the unit has no stored assignment",
     }
 }
 

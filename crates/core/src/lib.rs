@@ -73,10 +73,12 @@ mod compile;
 mod context;
 mod engine;
 mod explain;
+pub mod exposure;
 mod handle;
 pub mod lower;
 mod matcher;
 mod resolution;
+pub mod sticky;
 
 pub use compile::CompileError;
 pub use context::{EvaluationContext, UnitError};
@@ -85,3 +87,4 @@ pub use explain::{AllocationTrace, AssignmentTrace, CriterionTrace, Explanation,
 pub use handle::{EngineHandle, UpdateError};
 pub use matcher::Outcome;
 pub use resolution::{AccessError, FlagId, OpenFeature, Reason, Resolution};
+pub use sticky::{AssignmentStore, InMemoryStore, StickyEvaluation};

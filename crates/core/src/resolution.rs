@@ -65,6 +65,10 @@ pub struct Resolution<'e> {
     pub assignment_id: Option<&'e str>,
     /// The unit's bucket in that rule (absent when the rule gives every bucket the same outcome).
     pub bucket: Option<u32>,
+    /// Where the deciding rule read the unit in the context.
+    pub targeting_key_selector: Option<&'e str>,
+    /// Whether the variant came from a stored sticky assignment (see [`crate::sticky`]).
+    pub materialized: bool,
     /// Whether the deciding rule splits between more than one variant.
     pub(crate) is_split: bool,
     pub(crate) variant_idx: Option<u32>,
@@ -90,6 +94,8 @@ impl<'e> Resolution<'e> {
             segment: None,
             assignment_id: None,
             bucket: None,
+            targeting_key_selector: None,
+            materialized: false,
             is_split: false,
             variant_idx: None,
         }
