@@ -13,6 +13,7 @@ mod conformance;
 mod handle;
 mod reference;
 mod roundtrip;
+mod schemes;
 mod spec;
 mod validation;
 mod workflows;

@@ -1243,7 +1243,7 @@ fn build_rule(
         segment: reference_to(Collection::Segments, segment, spec.bare_segment),
         enabled: spec.enabled,
         targeting_key_selector: spec.selector.clone(),
-        assignment_spec: AssignmentSpec { bucket_count: n, assignments },
+        assignment_spec: AssignmentSpec::new(n, assignments),
         materialization_spec: None,
         environments: Vec::new(),
     }

@@ -262,7 +262,7 @@ fn flag(i: usize, n_segments: usize) -> impl Strategy<Value = Flag> {
                             segment: format!("s{segment}"),
                             enabled,
                             targeting_key_selector: "user.id".into(),
-                            assignment_spec: AssignmentSpec { bucket_count: count, assignments },
+                            assignment_spec: AssignmentSpec::new(count, assignments),
                             materialization_spec: None,
                             environments: vec![],
                         })

@@ -50,6 +50,7 @@ fn kind_name(kind: &ErrorKind) -> &'static str {
         ErrorKind::ValueNotAvailable { .. } => "ValueNotAvailable",
         ErrorKind::Operator { .. } => "Operator",
         ErrorKind::EmptyPath => "EmptyPath",
+        ErrorKind::NotForScheme { .. } => "NotForScheme",
         _ => "new kind: add a golden case and list it here",
     }
 }
@@ -68,6 +69,7 @@ const ALL_KINDS: &[&str] = &[
     "InvalidTimestamp",
     "InvalidVersion",
     "NonPositiveWeight",
+    "NotForScheme",
     "Operator",
     "OutOfUnitInterval",
     "Overlap",

@@ -5,6 +5,7 @@
 //! for binary search, and the reference graph is checked for cycles and depth.
 
 use crate::context::AttrPath;
+use crate::engine::CScheme;
 use crate::engine::{
     CAlloc, CAssignment, CCriterion, CFlag, CGroup, CMaterialization, COutcome, CRule, CSchedule,
     CSegment, CTargeting, CVariant, DepExpect, Engine, MAX_REFERENCE_DEPTH, Node,
@@ -575,6 +576,22 @@ impl<'a> Compiler<'a> {
             uniform,
             is_split: variant_outcomes.len() > 1 || schedule.is_some(),
             schedule,
+            scheme: {
+                let spec = &rule.assignment_spec;
+                let group = || -> Box<str> {
+                    spec.group
+                        .as_deref()
+                        .unwrap_or_else(|| flag_name.strip_prefix("flags/").unwrap_or(&flag_name))
+                        .into()
+                };
+                match spec.scheme {
+                    flagstone_model::flag::BucketScheme::Confidence => CScheme::Confidence,
+                    flagstone_model::flag::BucketScheme::Unleash => {
+                        CScheme::Unleash { group: group(), seed: spec.seed.unwrap_or(0) }
+                    }
+                    flagstone_model::flag::BucketScheme::Flagd => CScheme::Flagd { group: group() },
+                }
+            },
             materialization: rule.materialization_spec.as_ref().map(|m| {
                 let name = |s: &str| (!s.is_empty()).then(|| Box::<str>::from(s));
                 Box::new(CMaterialization {

@@ -1,6 +1,6 @@
 //! The compiled engine and the one walk that `evaluate` and `explain` share.
 
-use crate::bucket::bucket_of;
+use crate::bucket::{bucket_of, flagd_bucket, unleash_normalized};
 use crate::context::{AttrPath, EvaluationContext, Unit, UnitError};
 use crate::matcher::{AttrMatcher, Outcome, PropMatcher};
 use crate::resolution::{FlagId, Reason, Resolution};
@@ -64,6 +64,29 @@ pub(crate) struct CRule {
     pub(crate) schedule: Option<Box<CSchedule>>,
     /// Sticky assignments (see [`crate::sticky`]).
     pub(crate) materialization: Option<Box<CMaterialization>>,
+    /// How units hash into buckets.
+    pub(crate) scheme: CScheme,
+}
+
+/// A compiled bucketing scheme (`assignmentSpec.scheme`).
+#[derive(Debug)]
+pub(crate) enum CScheme {
+    Confidence,
+    Unleash { group: Box<str>, seed: u32 },
+    Flagd { group: Box<str> },
+}
+
+impl CScheme {
+    /// The unit's bucket in `[0, n)`.
+    #[inline]
+    fn bucket(&self, hash_id: &str, unit: &str, n: NonZeroU32) -> u32 {
+        match self {
+            CScheme::Confidence => bucket_of(hash_id, unit, n),
+            // Unleash's normalizedHash is 1-based; ranges are 0-based.
+            CScheme::Unleash { group, seed } => unleash_normalized(group, unit, *seed, n) - 1,
+            CScheme::Flagd { group } => flagd_bucket(&[group, unit], n),
+        }
+    }
 }
 
 /// A compiled `materializationSpec`.
@@ -361,7 +384,7 @@ impl Engine {
             let (bucket, hit) = match (rule.uniform, &unit) {
                 (Some(a), _) => (None, Some((0, rule.n_buckets.get(), a))),
                 (None, Some(u)) => {
-                    let b = bucket_of(&segment.hash_id, u.as_str(), rule.n_buckets);
+                    let b = rule.scheme.bucket(&segment.hash_id, u.as_str(), rule.n_buckets);
                     let hit = match &rule.schedule {
                         Some(s) => {
                             let k = s.threshold(walk.now());

@@ -185,7 +185,7 @@ fn workflow_rule(
         segment: segment.to_owned(),
         enabled: true,
         targeting_key_selector: selector.to_owned(),
-        assignment_spec: AssignmentSpec { bucket_count, assignments },
+        assignment_spec: AssignmentSpec::new(bucket_count, assignments),
         materialization_spec: None,
         environments: Vec::new(),
     }

@@ -133,6 +133,7 @@ impl SetMatcher {
 
     fn check(&self, value: &Value) -> Outcome {
         match value {
+            Value::Bool(_) if self.bools == [false, false] => Outcome::TypeMismatch,
             Value::Bool(b) => Outcome::from_bool(self.bools[usize::from(*b)]),
             Value::Number(n) => match n.as_f64() {
                 Some(x) if !self.numbers.is_empty() => {

@@ -99,6 +99,66 @@ pub struct AssignmentSpec {
     /// Outcomes with the bucket ranges that get them.
     #[serde(default)]
     pub assignments: Vec<Assignment>,
+    /// How units are hashed into buckets; `confidence` by default.
+    #[serde(default, skip_serializing_if = "BucketScheme::is_default")]
+    pub scheme: BucketScheme,
+    /// The hash group of the `unleash` and `flagd` schemes (Unleash's
+    /// `groupId`, flagd's flag key); the flag's id when absent.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub group: Option<String>,
+    /// The murmur3 seed of the `unleash` scheme: 0 (rollouts) by default,
+    /// 86028157 for Unleash variant distributions.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub seed: Option<u32>,
+}
+
+impl AssignmentSpec {
+    /// A spec of `bucket_count` buckets with Flagstone's own hashing.
+    pub fn new(bucket_count: u32, assignments: Vec<Assignment>) -> Self {
+        AssignmentSpec {
+            bucket_count,
+            assignments,
+            scheme: BucketScheme::Confidence,
+            group: None,
+            seed: None,
+        }
+    }
+}
+
+/// How a rule hashes a unit into one of its buckets.
+///
+/// Every scheme gives a bucket in `[0, bucketCount)`, matched against the
+/// same half-open ranges, so a team moving from Unleash or flagd keeps every
+/// unit in the bucket it had there by choosing the scheme and writing its
+/// percentages as ranges.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum BucketScheme {
+    /// DESIGN §2.4: MurmurHash3 x64 128 of `"{segmentId}|{unit}"`, `(h1 >> 4) % bucketCount`.
+    #[default]
+    Confidence,
+    /// Unleash: MurmurHash3 x86 32 of `"{group}:{unit}"` with `seed`, `% bucketCount`
+    /// (Unleash's 1-based `normalizedHash` minus one; `bucketCount` 100 for rollouts,
+    /// the total weight for variants).
+    Unleash,
+    /// flagd `fractional`: MurmurHash3 x86 32 of `"{group}{unit}"`, `(h · bucketCount) >> 32`.
+    Flagd,
+}
+
+impl BucketScheme {
+    /// Whether this is the default scheme.
+    pub fn is_default(&self) -> bool {
+        *self == BucketScheme::Confidence
+    }
+
+    /// The wire spelling.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            BucketScheme::Confidence => "confidence",
+            BucketScheme::Unleash => "unleash",
+            BucketScheme::Flagd => "flagd",
+        }
+    }
 }
 
 /// One outcome and the bucket ranges that get it.

@@ -175,6 +175,14 @@ pub enum ErrorKind {
         /// The names along the cycle, first repeated last.
         cycle: Vec<String>,
     },
+    /// A bucketing field that the rule's scheme does not use.
+    #[error("{field} does not apply to scheme {scheme}")]
+    NotForScheme {
+        /// The field.
+        field: &'static str,
+        /// The rule's scheme.
+        scheme: &'static str,
+    },
     /// Two mutually exclusive fields given together.
     #[error("expected at most one of {0}")]
     Exclusive(&'static str),
@@ -618,6 +626,19 @@ impl<'a> Validator<'a> {
         let count = spec.bucket_count;
         if !(1..=MAX_BUCKET_COUNT).contains(&count) {
             self.error(format!("{spath}.bucketCount"), ErrorKind::BucketCount { count });
+        }
+        use crate::flag::BucketScheme;
+        if spec.group.is_some() && spec.scheme == BucketScheme::Confidence {
+            self.error(
+                format!("{spath}.group"),
+                ErrorKind::NotForScheme { field: "group", scheme: spec.scheme.as_str() },
+            );
+        }
+        if spec.seed.is_some() && spec.scheme != BucketScheme::Unleash {
+            self.error(
+                format!("{spath}.seed"),
+                ErrorKind::NotForScheme { field: "seed", scheme: spec.scheme.as_str() },
+            );
         }
         let mut ranges = Vec::new();
         for (k, a) in spec.assignments.iter().enumerate() {
