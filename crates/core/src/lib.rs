@@ -59,6 +59,19 @@
 //!   objects in the operand never match.
 //! - A dependency's memo holds 8 flags per call; further dependencies are
 //!   evaluated again rather than allocating.
+//! - Integer units must fit in 64 bits: a larger JSON integer has lost
+//!   digits in parsing, so it is a [`Reason::TargetingKeyError`] rather than
+//!   a silently moved bucket. Send such keys as strings.
+//! - Sticky assignments are read for every rule of the engine that reads a
+//!   materialization, so dependencies see them too ([`sticky`]).
+//!
+//! # Conformance
+//! Where the public evaluation suites of Unleash, flagd, Eppo, GrowthBook and
+//! LaunchDarkly disagree, Flagstone's choice and its reason are written in
+//! `docs/conformance.md` (strict types, two-valued `not`, SemVer dialect,
+//! dates); `flagstone conformance` reports agreement per source and operator.
+//! Rules can bucket exactly like Unleash or flagd with `assignmentSpec.scheme`
+//! (see [`bucket`]).
 //!
 //! # Input safety
 //! Evaluation never panics and never allocates on the plain path. Units are
