@@ -65,7 +65,7 @@ impl ParseError {
 /// Parses a config document.
 ///
 /// Unknown keys are rejected with the path of the key; every resource is
-/// checked for shape only. Call [`crate::validate`] next for references,
+/// checked for shape only. Call [`crate::validate()`] next for references,
 /// ranges and everything else.
 ///
 /// # Errors
