@@ -29,8 +29,14 @@ fn failed_updates_keep_the_last_good_engine_serving() {
     let wrong = Arc::new(AtomicU64::new(0));
     let reads = Arc::new(AtomicU64::new(0));
     let reader = {
-        let (handle, stop, expected, pending, wrong, reads) =
-            (handle.clone(), stop.clone(), expected.clone(), pending.clone(), wrong.clone(), reads.clone());
+        let (handle, stop, expected, pending, wrong, reads) = (
+            handle.clone(),
+            stop.clone(),
+            expected.clone(),
+            pending.clone(),
+            wrong.clone(),
+            reads.clone(),
+        );
         std::thread::spawn(move || {
             let ctx_json = json!({"targeting_key": "u"});
             let ctx = EvaluationContext::from_json(&ctx_json);
@@ -72,8 +78,16 @@ fn failed_updates_keep_the_last_good_engine_serving() {
     }
     stop.store(true, Ordering::Release);
     reader.join().unwrap();
-    assert_eq!(wrong.load(Ordering::Relaxed), 0, "the reader saw a state other than the last good config");
+    assert_eq!(
+        wrong.load(Ordering::Relaxed),
+        0,
+        "the reader saw a state other than the last good config"
+    );
     let ctx_json = json!({"targeting_key": "u"});
-    let r = handle.load().evaluate_name("flags/f", &EvaluationContext::from_json(&ctx_json)).variant.map(str::to_owned);
+    let r = handle
+        .load()
+        .evaluate_name("flags/f", &EvaluationContext::from_json(&ctx_json))
+        .variant
+        .map(str::to_owned);
     assert_eq!(r.as_deref(), Some("flags/f/variants/a"));
 }
