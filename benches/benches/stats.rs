@@ -1,11 +1,12 @@
 //! Statistics benches (DESIGN §3.4): frequentist comparisons, the exact Bayesian two-arm
-//! comparison, and a whole 100-metric × 5-variant request.
+//! comparison, a whole 100-metric × 5-variant request, and group-sequential bounds.
 
 use criterion::{Criterion, criterion_group, criterion_main};
 use flagstone_stats::analysis::{AnalysisRequest, analyze};
 use flagstone_stats::bayes::{
     BetaPosterior, BetaPrior, compare_binary, relative_difference_interval,
 };
+use flagstone_stats::sequential::{GroupSequentialDesign, Spending, efficacy_bounds};
 use flagstone_stats::{ArmSummary, BinaryStats, MeanStats, Method, RelativeCi, TestSpec, compare};
 use std::hint::black_box;
 
@@ -114,5 +115,21 @@ fn bench_stats(c: &mut Criterion) {
     group.finish();
 }
 
-criterion_group!(benches, bench_stats);
+/// Group-sequential bounds for 30 equally spaced looks (DESIGN §3.2; issue budget 5 ms): the
+/// default design (two-sided 0.05, power family ρ = 2) and O'Brien–Fleming-type spending.
+fn bench_sequential(c: &mut Criterion) {
+    let mut group = c.benchmark_group("stats");
+    let fractions: Vec<f64> = (1..=30).map(|k| f64::from(k) / 30.0).collect();
+    let power = GroupSequentialDesign::default();
+    group.bench_function("gst_bounds_30", |b| {
+        b.iter(|| efficacy_bounds(black_box(&fractions), black_box(&power)))
+    });
+    let obf = GroupSequentialDesign { spending: Spending::OBrienFleming, ..power };
+    group.bench_function("gst_bounds_30_obf", |b| {
+        b.iter(|| efficacy_bounds(black_box(&fractions), black_box(&obf)))
+    });
+    group.finish();
+}
+
+criterion_group!(benches, bench_stats, bench_sequential);
 criterion_main!(benches);

@@ -66,4 +66,5 @@ pub mod analysis;
 pub mod bayes;
 pub mod correction;
 pub mod power;
+pub mod sequential;
 pub mod srm;
