@@ -269,6 +269,7 @@ fn aggregate(args: &AggregateArgs) -> anyhow::Result<AnalysisRequest> {
             })
             .collect(),
         metrics,
+        sequential: None,
     })
 }
 

@@ -20,6 +20,15 @@
 //!   then non-inferior/positive.
 //! - `log10PValue` is always reported when the p-value is defined, so it also ranks p-values
 //!   that underflow to 0.
+//! - `sequential` (see [`SequentialSpec`]) applies to the z-test with Bonferroni or no
+//!   correction: each comparison's alpha is corrected first, then turned into a group-sequential
+//!   bound or an always-valid critical value, and the interval is built with that value in
+//!   place of `z_{α/2}`, so status follows from the interval as before. Sample sizes are total
+//!   units across all variants: the metric's `n` summed over the variants is the current look.
+//!   Group-sequential results keep the nominal p-value and report the nominal level of the
+//!   current look as `adjustedAlpha` (reject exactly when `pValue ≤ adjustedAlpha`);
+//!   always-valid results report the always-valid p-value and the corrected alpha. Power numbers
+//!   stay fixed-horizon planning numbers at the corrected alpha.
 
 use std::collections::BTreeMap;
 
@@ -33,6 +42,7 @@ use crate::frequentist::{
 };
 use crate::numeric::finite;
 use crate::power::{self, EffectModel, PowerSpec};
+use crate::sequential::{self, AlwaysValid, GroupSequentialDesign, Spending};
 use crate::srm;
 use crate::sufficient::{
     ArmSummary, BinaryStats, Covariate, CupedArm, MeanStats, Moments, RatioStats, cuped,
@@ -286,6 +296,41 @@ fn default_power() -> f64 {
     0.8
 }
 
+fn default_tuning() -> f64 {
+    sequential::DEFAULT_TUNING
+}
+
+/// Sequential testing for an experiment that is read more than once.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(
+    tag = "kind",
+    rename_all = "kebab-case",
+    rename_all_fields = "camelCase",
+    deny_unknown_fields
+)]
+pub enum SequentialSpec {
+    /// `{"kind": "group-sequential", "finalExpectedSampleSize", "looks", "spending"?}`:
+    /// Lan–DeMets efficacy bounds at the information fractions of the looks so far.
+    GroupSequential {
+        /// Planned total units across all variants at the final analysis.
+        final_expected_sample_size: Count,
+        /// Total units across all variants at each earlier look, in order (the current look is
+        /// the data of this request).
+        #[serde(default)]
+        looks: Vec<Count>,
+        /// `"power:RHO"` (default `"power:2"`) or `"obrien-fleming"`.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        spending: Option<String>,
+    },
+    /// `{"kind": "always-valid", "tuning": 5000}`: asymptotic confidence sequences, valid at
+    /// any number of looks.
+    AlwaysValid {
+        /// The sample size `N*` (total units of a comparison) where the sequence is tightest.
+        #[serde(default = "default_tuning")]
+        tuning: f64,
+    },
+}
+
 /// The input of `flagstone analyze`.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
@@ -314,6 +359,9 @@ pub struct AnalysisRequest {
     pub variants: Vec<VariantSpec>,
     /// The metrics, in output order.
     pub metrics: Vec<MetricSpec>,
+    /// Sequential testing; absent for a fixed-horizon analysis.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub sequential: Option<SequentialSpec>,
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -423,6 +471,40 @@ pub struct ComparisonResult {
     pub achieved_power: Option<f64>,
     /// Why something above is `null`.
     pub undefined_reason: Option<String>,
+    /// The sequential test behind the interval (only with `sequential`).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub sequential: Option<SequentialResult>,
+}
+
+/// What a sequential test decided at this look.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "SCREAMING_SNAKE_CASE")]
+pub enum SequentialDecision {
+    /// The statistic crossed the bound: the null (or the margin) is rejected now.
+    Reject,
+    /// Not crossed; the test may go on.
+    Continue,
+    /// Not crossed at the final look (information fraction 1): stop without rejecting.
+    Stop,
+}
+
+/// The sequential bound applied to one comparison.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct SequentialResult {
+    /// 1-based number of this look (group-sequential only).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub look: Option<usize>,
+    /// `n / max(n, finalExpectedSampleSize)` (group-sequential only).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub information_fraction: Option<f64>,
+    /// Alpha spent up to this look, both tails (group-sequential only).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub cumulative_alpha_spent: Option<f64>,
+    /// The critical value in standard errors; `null` when nothing can be rejected yet.
+    pub z_bound: Option<f64>,
+    /// Reject, continue or stop.
+    pub decision: SequentialDecision,
 }
 
 /// `{lower, upper}`.
@@ -472,7 +554,8 @@ pub struct TreatmentResult {
 #[derive(Debug, Clone, PartialEq, Serialize)]
 #[serde(rename_all = "camelCase")]
 pub struct StatsSettings {
-    /// `METHOD_Z_TEST`, `METHOD_T_TEST`, `METHOD_CHI_SQUARED` or `METHOD_BAYESIAN`.
+    /// `METHOD_Z_TEST`, `METHOD_T_TEST`, `METHOD_CHI_SQUARED`, `METHOD_BAYESIAN`, or with
+    /// `sequential` `METHOD_GROUP_SEQUENTIAL` or `METHOD_ALWAYS_VALID`.
     pub method: &'static str,
     /// Requested alpha.
     pub alpha: f64,
@@ -970,7 +1053,16 @@ fn power_numbers(
 /// ```
 pub fn analyze(req: &AnalysisRequest) -> Result<AnalysisResult, StatsError> {
     let (control_idx, metrics) = validate(req)?;
+    let plan = sequential_plan(req)?;
     let mut annotations = Vec::new();
+    let looks = match &plan {
+        Some(SequentialPlan::Group { looks, final_expected, .. }) => metrics
+            .iter()
+            .enumerate()
+            .map(|(mi, m)| metric_look(m, mi, looks, *final_expected, &mut annotations))
+            .collect::<Result<Vec<_>, _>>()?,
+        _ => vec![None; metrics.len()],
+    };
 
     // SRM on assigned units (or the largest n seen for the variant).
     let observed: Vec<u64> = req
@@ -1077,10 +1169,12 @@ pub fn analyze(req: &AnalysisRequest) -> Result<AnalysisResult, StatsError> {
         .map(|(m, method)| MetricResult {
             id: m.spec.id.clone(),
             stats_settings: StatsSettings {
-                method: match method {
-                    Method::ZTest => "METHOD_Z_TEST",
-                    Method::TTest => "METHOD_T_TEST",
-                    Method::ChiSquared => "METHOD_CHI_SQUARED",
+                method: match (&plan, method) {
+                    (Some(SequentialPlan::Group { .. }), _) => "METHOD_GROUP_SEQUENTIAL",
+                    (Some(SequentialPlan::AlwaysValid { .. }), _) => "METHOD_ALWAYS_VALID",
+                    (None, Method::ZTest) => "METHOD_Z_TEST",
+                    (None, Method::TTest) => "METHOD_T_TEST",
+                    (None, Method::ChiSquared) => "METHOD_CHI_SQUARED",
                 },
                 alpha: req.alpha,
                 adjusted_alpha: req.alpha,
@@ -1094,6 +1188,7 @@ pub fn analyze(req: &AnalysisRequest) -> Result<AnalysisResult, StatsError> {
         })
         .collect();
 
+    let mut bounds_cache = BoundsCache::default();
     for (p, &alpha) in pending.iter().zip(&alphas) {
         let (Some(m), Some(out), Some(sums)) = (
             metrics.get(p.metric_idx),
@@ -1102,7 +1197,7 @@ pub fn analyze(req: &AnalysisRequest) -> Result<AnalysisResult, StatsError> {
         ) else {
             continue;
         };
-        out.stats_settings.adjusted_alpha = out.stats_settings.adjusted_alpha.min(alpha);
+        let look = looks.get(p.metric_idx).and_then(Option::as_ref);
         let control = sums.get(control_idx).and_then(|s| s.as_ref().ok());
         let treatment = sums.get(p.treatment_idx).and_then(|s| s.as_ref().ok());
         let mut row = ComparisonResult {
@@ -1122,11 +1217,22 @@ pub fn analyze(req: &AnalysisRequest) -> Result<AnalysisResult, StatsError> {
             required_sample_size: None,
             achieved_power: None,
             undefined_reason: None,
+            sequential: None,
         };
         match &p.test {
             Err(reason) => row.undefined_reason = Some(reason.to_string()),
             Ok(test) => {
-                let c = test.at_alpha(alpha, relative_ci);
+                let (c, p_value) = match &plan {
+                    None => (test.at_alpha(alpha, relative_ci), test.p_value),
+                    Some(plan) => {
+                        let bound =
+                            sequential_bound(plan, look, m, test, alpha, &mut bounds_cache)?;
+                        row.adjusted_alpha = bound.nominal_alpha;
+                        row.sequential = Some(bound.result);
+                        let c = test.at_critical(bound.critical, bound.nominal_alpha, relative_ci);
+                        (c, bound.p_value.unwrap_or(test.p_value))
+                    }
+                };
                 row.absolute = IntervalResult::from(&c.absolute);
                 match &c.relative {
                     Ok(r) => row.relative = IntervalResult::from(r),
@@ -1134,8 +1240,8 @@ pub fn analyze(req: &AnalysisRequest) -> Result<AnalysisResult, StatsError> {
                 }
                 row.statistic = finite(test.statistic);
                 row.dof = test.dof.and_then(finite);
-                row.p_value = finite(test.p_value.p);
-                row.log10_p_value = finite(test.p_value.log10_p());
+                row.p_value = finite(p_value.p);
+                row.log10_p_value = finite(p_value.log10_p());
                 row.status = status_for(&c, m);
                 let (powered, required, achieved) =
                     power_numbers(m, &test.control, &test.treatment, alpha, req.power);
@@ -1149,6 +1255,8 @@ pub fn analyze(req: &AnalysisRequest) -> Result<AnalysisResult, StatsError> {
                 row.achieved_power = achieved;
             }
         }
+        out.stats_settings.adjusted_alpha =
+            out.stats_settings.adjusted_alpha.min(row.adjusted_alpha);
         out.comparisons.push(row);
     }
 
@@ -1172,6 +1280,216 @@ pub fn analyze(req: &AnalysisRequest) -> Result<AnalysisResult, StatsError> {
             .collect();
     }
     Ok(AnalysisResult { srm, results, annotations })
+}
+
+// ---------------------------------------------------------------------------------------------
+// Sequential testing
+
+/// The request's `sequential`, checked.
+enum SequentialPlan {
+    Group { final_expected: f64, looks: Vec<f64>, spending: Spending },
+    AlwaysValid { tuning: f64 },
+}
+
+fn method_name(m: MethodName) -> &'static str {
+    match m {
+        MethodName::ZTest => "z-test",
+        MethodName::TTest => "t-test",
+        MethodName::ChiSquared => "chi-squared",
+        MethodName::Bayesian => "bayesian",
+    }
+}
+
+fn sequential_plan(req: &AnalysisRequest) -> Result<Option<SequentialPlan>, StatsError> {
+    let Some(spec) = &req.sequential else { return Ok(None) };
+    if req.method != MethodName::ZTest {
+        return Err(StatsError::invalid(
+            "method",
+            format!(
+                "sequential tests use the z statistic; expected \"z-test\", got {:?}",
+                method_name(req.method)
+            ),
+        ));
+    }
+    if !matches!(req.correction, CorrectionName::Bonferroni | CorrectionName::None) {
+        return Err(StatsError::invalid(
+            "correction",
+            format!(
+                "sequential tests take bonferroni or none, got {:?}",
+                correction_label(req.correction)
+            ),
+        ));
+    }
+    let plan = match spec {
+        SequentialSpec::GroupSequential { final_expected_sample_size, looks, spending } => {
+            let looks: Vec<f64> = looks.iter().map(|n| n.0 as f64).collect();
+            let final_expected = final_expected_sample_size.0 as f64;
+            // Checks order and size now; the current look is added per metric.
+            sequential::information_fractions(&looks, final_expected)
+                .map_err(|e| e.at("sequential"))?;
+            if looks.len() >= sequential::MAX_LOOKS {
+                return Err(StatsError::invalid(
+                    "sequential.looks",
+                    format!("expected fewer than {} earlier looks", sequential::MAX_LOOKS),
+                ));
+            }
+            let spending = match spending {
+                Some(text) => text.parse::<Spending>().map_err(|e| e.at("sequential"))?,
+                None => Spending::default(),
+            };
+            SequentialPlan::Group { final_expected, looks, spending }
+        }
+        SequentialSpec::AlwaysValid { tuning } => {
+            AlwaysValid::new(0.05, Sides::TwoSided, *tuning).map_err(|e| e.at("sequential"))?;
+            SequentialPlan::AlwaysValid { tuning: *tuning }
+        }
+    };
+    Ok(Some(plan))
+}
+
+/// The information fractions of a metric's looks, the current one (all its units) last;
+/// `None` for a metric without units, whose comparisons are undefined anyway.
+fn metric_look(
+    m: &Metric<'_>,
+    mi: usize,
+    looks: &[f64],
+    final_expected: f64,
+    annotations: &mut Vec<String>,
+) -> Result<Option<Vec<f64>>, StatsError> {
+    let current: f64 = m.arms.iter().map(|a| a.n() as f64).sum();
+    if current == 0.0 {
+        return Ok(None);
+    }
+    if let Some((j, &last)) = looks.iter().enumerate().next_back()
+        && current <= last
+    {
+        return Err(StatsError::invalid(
+            format!("metrics[{mi}].data"),
+            format!(
+                "expected more units than the last look (sequential.looks[{j}] = {last}), got {current}"
+            ),
+        ));
+    }
+    if current >= final_expected {
+        annotations.push(format!(
+            "metrics[{mi}]: {current} units reach finalExpectedSampleSize {final_expected}; this look is the final analysis"
+        ));
+    }
+    let mut sizes = looks.to_vec();
+    sizes.push(current);
+    sequential::information_fractions(&sizes, final_expected)
+        .map(Some)
+        .map_err(|e| e.at("sequential"))
+}
+
+/// Group-sequential bounds already computed in this request: metrics with the same looks and
+/// level share them.
+#[derive(Default)]
+struct BoundsCache {
+    entries: Vec<(Vec<f64>, GroupSequentialDesign, sequential::Bounds)>,
+}
+
+impl BoundsCache {
+    fn get(
+        &mut self,
+        fractions: &[f64],
+        design: GroupSequentialDesign,
+    ) -> Result<&sequential::Bounds, StatsError> {
+        let found = self.entries.iter().position(|(f, d, _)| f == fractions && *d == design);
+        let idx = match found {
+            Some(idx) => idx,
+            None => {
+                let bounds = sequential::efficacy_bounds(fractions, &design)?;
+                self.entries.push((fractions.to_vec(), design, bounds));
+                self.entries.len() - 1
+            }
+        };
+        self.entries
+            .get(idx)
+            .map(|(_, _, b)| b)
+            .ok_or_else(|| StatsError::invalid("sequential", "internal: bounds cache miss"))
+    }
+}
+
+/// The sequential critical value of one comparison and what goes into its result.
+struct SequentialBound {
+    critical: f64,
+    nominal_alpha: f64,
+    p_value: Option<crate::special::Tail>,
+    result: SequentialResult,
+}
+
+/// Whether the z statistic is beyond `critical` in the tested direction.
+fn crossed(test: &DifferenceTest, critical: f64) -> bool {
+    let z = test.statistic;
+    match test.spec.sides {
+        Sides::TwoSided => z.abs() >= critical,
+        Sides::Greater => z >= critical,
+        Sides::Less => -z >= critical,
+    }
+}
+
+fn sequential_bound(
+    plan: &SequentialPlan,
+    fractions: Option<&Vec<f64>>,
+    m: &Metric<'_>,
+    test: &DifferenceTest,
+    alpha: f64,
+    cache: &mut BoundsCache,
+) -> Result<SequentialBound, StatsError> {
+    match plan {
+        SequentialPlan::Group { spending, .. } => {
+            // A defined test has units, so its metric has looks; the fallback, one final look,
+            // is the fixed-horizon test.
+            debug_assert!(fractions.is_some(), "a defined comparison has a look");
+            let fractions = fractions.map(Vec::as_slice).unwrap_or(&[1.0]);
+            let design = GroupSequentialDesign { alpha, sides: m.sides, spending: *spending };
+            let bounds = cache.get(fractions, design)?;
+            let critical = bounds.z_bounds.last().copied().unwrap_or(f64::INFINITY);
+            let t = fractions.last().copied().unwrap_or(1.0);
+            let decision = if crossed(test, critical) {
+                SequentialDecision::Reject
+            } else if t >= 1.0 {
+                SequentialDecision::Stop
+            } else {
+                SequentialDecision::Continue
+            };
+            Ok(SequentialBound {
+                critical,
+                nominal_alpha: bounds.adjusted_alpha.last().copied().unwrap_or(0.0),
+                p_value: None,
+                result: SequentialResult {
+                    look: Some(fractions.len()),
+                    information_fraction: Some(t),
+                    cumulative_alpha_spent: bounds.cumulative_alpha_spent.last().copied(),
+                    z_bound: finite(critical),
+                    decision,
+                },
+            })
+        }
+        SequentialPlan::AlwaysValid { tuning } => {
+            let cs = AlwaysValid::new(alpha, m.sides, *tuning)?;
+            let n = test.control.n + test.treatment.n;
+            let critical = cs.critical(n);
+            let decision = if crossed(test, critical) {
+                SequentialDecision::Reject
+            } else {
+                SequentialDecision::Continue
+            };
+            Ok(SequentialBound {
+                critical,
+                nominal_alpha: alpha,
+                p_value: Some(cs.p_value(test.statistic, n)),
+                result: SequentialResult {
+                    look: None,
+                    information_fraction: None,
+                    cumulative_alpha_spent: None,
+                    z_bound: finite(critical),
+                    decision,
+                },
+            })
+        }
+    }
 }
 
 fn name_of(req: &AnalysisRequest, idx: usize) -> String {
@@ -1220,6 +1538,7 @@ fn bayesian_metric(
         required_sample_size: None,
         achieved_power: None,
         undefined_reason: None,
+        sequential: None,
     };
 
     if let Some(counts) = binary {
@@ -1554,6 +1873,129 @@ mod tests {
         assert!(tr[1]["pBeatControl"].as_f64().unwrap() > 0.95);
         assert_eq!(tr[1]["relativeDifferences"][0]["fromTreatmentId"], "c");
         assert_eq!(out["results"][0]["statsSettings"]["method"], "METHOD_BAYESIAN");
+    }
+
+    fn comparison(out: &serde_json::Value) -> &serde_json::Value {
+        &out["results"][0]["comparisons"][0]
+    }
+
+    #[test]
+    fn group_sequential_uses_the_current_bound() {
+        // 6,000 units now after looks at 2,000 and 4,000 of a planned 10,000: t = 0.2, 0.4, 0.6.
+        let settings = r#""sequential": {"kind": "group-sequential", "finalExpectedSampleSize": 10000, "looks": [2000, 4000]},"#;
+        // z ≈ 2.2: significant at a fixed horizon, not against the bound at the third look.
+        let metric = binary_metric("m", "", &[("c", 3000, 300), ("t", 3000, 352)]);
+        let fixed = check("", &["c", "t"], std::slice::from_ref(&metric));
+        assert_eq!(comparison(&fixed)["status"], "METRIC_RESULT_STATUS_SIGNIFICANT_POSITIVE");
+        assert!(comparison(&fixed).get("sequential").is_none());
+        let out = check(settings, &["c", "t"], &[metric]);
+        assert_eq!(out["results"][0]["statsSettings"]["method"], "METHOD_GROUP_SEQUENTIAL");
+        let cmp = comparison(&out);
+        let bounds =
+            sequential::efficacy_bounds(&[0.2, 0.4, 0.6], &GroupSequentialDesign::default())
+                .unwrap();
+        let bound = bounds.z_bounds[2];
+        assert_eq!(cmp["sequential"]["look"], 3);
+        assert_eq!(cmp["sequential"]["informationFraction"], 0.6);
+        assert_eq!(cmp["sequential"]["zBound"].as_f64(), Some(bound));
+        assert_eq!(cmp["sequential"]["decision"], "CONTINUE");
+        assert_eq!(cmp["adjustedAlpha"].as_f64(), Some(bounds.adjusted_alpha[2]));
+        assert_eq!(cmp["status"], "METRIC_RESULT_STATUS_NOT_SIGNIFICANT");
+        let z = cmp["statistic"].as_f64().unwrap();
+        assert!(z > 1.96 && z < bound, "z {z}, bound {bound}");
+        // The interval is the estimate ± bound · SE.
+        let abs = &cmp["absolute"];
+        let half = abs["ciUpper"].as_f64().unwrap() - abs["estimate"].as_f64().unwrap();
+        assert!((half / abs["stdErr"].as_f64().unwrap() - bound).abs() < 1e-9);
+        // A stronger effect crosses.
+        let strong = binary_metric("m", "", &[("c", 3000, 300), ("t", 3000, 390)]);
+        let out = check(settings, &["c", "t"], &[strong]);
+        assert_eq!(comparison(&out)["sequential"]["decision"], "REJECT");
+        assert_eq!(comparison(&out)["status"], "METRIC_RESULT_STATUS_SIGNIFICANT_POSITIVE");
+    }
+
+    #[test]
+    fn group_sequential_final_look_overrun_and_bonferroni() {
+        let settings = r#""sequential": {"kind": "group-sequential", "finalExpectedSampleSize": 5000, "looks": [2000], "spending": "obrien-fleming"},"#;
+        let metric =
+            binary_metric("m", "", &[("c", 3000, 300), ("a", 3000, 310), ("b", 3000, 305)]);
+        let out = check(settings, &["c", "a", "b"], &[metric]);
+        let cmp = comparison(&out);
+        // 9,000 units overrun 5,000: t = 2000/9000 and 1; two treatments: alpha 0.025 each.
+        let design = GroupSequentialDesign {
+            alpha: 0.025,
+            sides: Sides::TwoSided,
+            spending: Spending::OBrienFleming,
+        };
+        let bounds = sequential::efficacy_bounds(&[2000.0 / 9000.0, 1.0], &design).unwrap();
+        assert_eq!(cmp["sequential"]["zBound"].as_f64(), Some(bounds.z_bounds[1]));
+        assert_eq!(cmp["sequential"]["informationFraction"], 1.0);
+        assert_eq!(cmp["sequential"]["decision"], "STOP");
+        assert_eq!(cmp["sequential"]["cumulativeAlphaSpent"], 0.025);
+        let notes = out["annotations"].as_array().unwrap();
+        assert!(notes.iter().any(|n| n.as_str().is_some_and(|n| n.contains("final analysis"))));
+    }
+
+    #[test]
+    fn always_valid_reports_the_sequence_and_its_p_value() {
+        let settings = r#""sequential": {"kind": "always-valid"},"#;
+        let metric = binary_metric("m", "", &[("c", 10_000, 1000), ("t", 10_000, 1100)]);
+        let out = check(settings, &["c", "t"], &[metric]);
+        assert_eq!(out["results"][0]["statsSettings"]["method"], "METHOD_ALWAYS_VALID");
+        let cmp = comparison(&out);
+        let cs = AlwaysValid::new(0.05, Sides::TwoSided, 5000.0).unwrap();
+        let z = cmp["statistic"].as_f64().unwrap();
+        assert_eq!(cmp["sequential"]["zBound"].as_f64(), Some(cs.critical(20_000.0)));
+        assert_eq!(cmp["pValue"].as_f64(), Some(cs.p_value(z, 20_000.0).p));
+        assert_eq!(cmp["adjustedAlpha"], 0.05);
+        // z ≈ 2.3 is significant at a fixed horizon but not always-valid at 20,000 units.
+        assert!(z > 1.96 && z < cs.critical(20_000.0));
+        assert_eq!(cmp["status"], "METRIC_RESULT_STATUS_NOT_SIGNIFICANT");
+        assert_eq!(cmp["sequential"]["decision"], "CONTINUE");
+        assert!(cmp["pValue"].as_f64().unwrap() > 0.05);
+        // Guardrail with a margin: one-sided sequence against the shifted null.
+        let guard = binary_metric(
+            "g",
+            r#""kind": "GUARDRAIL", "preferredDirection": "DECREASE", "nonInferiorityMargin": 0.1,"#,
+            &[("c", 100_000, 10_000), ("t", 100_000, 10_000)],
+        );
+        let out = check(
+            r#""sequential": {"kind": "always-valid", "tuning": 100000},"#,
+            &["c", "t"],
+            &[guard],
+        );
+        assert_eq!(comparison(&out)["status"], "METRIC_RESULT_STATUS_NON_INFERIOR");
+        assert_eq!(comparison(&out)["sequential"]["decision"], "REJECT");
+        assert_eq!(comparison(&out)["absolute"]["ciLower"], serde_json::Value::Null);
+    }
+
+    #[test]
+    fn sequential_input_errors_name_the_path() {
+        let base = r#""control": "c", "variants": [{"name": "c", "expectedShare": 1}, {"name": "t", "expectedShare": 1}], "metrics": [{"id": "m", "type": "binary", "data": {"c": {"n": 100, "successes": 10}, "t": {"n": 100, "successes": 12}}}]"#;
+        let gs = |extra: &str, seq: &str| {
+            error(&format!(
+                r#"{{{extra} "sequential": {{"kind": "group-sequential", "finalExpectedSampleSize": 1000{seq}}}, {base}}}"#
+            ))
+        };
+        assert!(
+            gs(r#""method": "t-test","#, "")
+                .starts_with("method: sequential tests use the z statistic")
+        );
+        assert!(gs(r#""correction": "holm","#, "").starts_with("correction:"));
+        assert!(gs("", r#", "looks": [50, 50]"#).starts_with("sequential.looks[1]:"));
+        assert!(
+            gs("", r#", "looks": [300]"#)
+                .starts_with("metrics[0].data: expected more units than the last look")
+        );
+        assert!(gs("", r#", "spending": "linear""#).starts_with("sequential.spending:"));
+        assert!(gs("", r#", "spending": "power:-1""#).starts_with("sequential.spending:"));
+        let e =
+            error(&format!(r#"{{"sequential": {{"kind": "always-valid", "tuning": 0}}, {base}}}"#));
+        assert!(e.starts_with("sequential.tuning:"), "{e}");
+        let unknown: Result<AnalysisRequest, _> = serde_json::from_str(&format!(
+            r#"{{"sequential": {{"kind": "always-valid", "window": 3}}, {base}}}"#
+        ));
+        assert!(unknown.is_err());
     }
 
     #[test]

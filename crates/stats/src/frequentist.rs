@@ -195,7 +195,14 @@ impl DifferenceTest {
 
     /// Intervals at `alpha`.
     pub fn at_alpha(&self, alpha: f64, relative_ci: RelativeCi) -> Comparison {
-        let critical = self.critical(alpha);
+        self.at_critical(self.critical(alpha), alpha, relative_ci)
+    }
+
+    /// Intervals with a given critical value in place of the fixed-horizon quantile: a
+    /// group-sequential bound or the half-width of an always-valid confidence sequence, in
+    /// standard errors. `alpha` is recorded as the level the critical value stands for. An
+    /// infinite critical value gives unbounded intervals.
+    pub fn at_critical(&self, critical: f64, alpha: f64, relative_ci: RelativeCi) -> Comparison {
         let absolute = self.bounds(self.difference, self.std_err, critical);
         let c = self.control.mean.abs();
         let relative = if c > 0.0 {
@@ -222,7 +229,7 @@ impl DifferenceTest {
     }
 
     fn bounds(&self, estimate: f64, std_err: f64, critical: f64) -> Interval {
-        let half = critical * std_err;
+        let half = half_width(critical, std_err);
         let (lower, upper) = match self.spec.sides {
             Sides::TwoSided => (Some(estimate - half), Some(estimate + half)),
             Sides::Greater => (Some(estimate - half), None),
@@ -238,13 +245,19 @@ impl Comparison {
     /// non-inferiority comparison is inferior when this bound lies beyond the margin (the
     /// one-sided test in the other direction rejects at the same alpha).
     pub fn mirror_bound(&self) -> Option<f64> {
-        let half = self.critical * self.absolute.std_err;
+        let half = half_width(self.critical, self.absolute.std_err);
         match self.test.spec.sides {
             Sides::TwoSided => None,
             Sides::Greater => Some(self.absolute.estimate + half),
             Sides::Less => Some(self.absolute.estimate - half),
         }
     }
+}
+
+/// `critical · std_err`, unbounded whenever the critical value is (even at a zero standard
+/// error, where the product would be NaN).
+fn half_width(critical: f64, std_err: f64) -> f64 {
+    if critical == f64::INFINITY { f64::INFINITY } else { critical * std_err }
 }
 
 /// Both steps at once.
