@@ -6,6 +6,7 @@
 mod aggregate;
 mod allocate;
 mod analyze;
+mod bounds;
 mod conformance;
 mod diff;
 mod edit;
@@ -38,6 +39,8 @@ enum Command {
     Analyze(analyze::AnalyzeArgs),
     /// Sample size per arm, minimum detectable effect, or achieved power.
     Power(power::PowerArgs),
+    /// Group-sequential efficacy bounds for planned looks (Lan-DeMets alpha spending).
+    Bounds(bounds::BoundsArgs),
     /// Join exposures with metric events into an AnalysisRequest skeleton.
     Aggregate(aggregate::AggregateArgs),
     /// Give unallocated segments and A/B tests disjoint allocation buckets.
@@ -57,6 +60,7 @@ fn main() -> ExitCode {
         Command::Validate(args) => validate::run(&args),
         Command::Analyze(args) => analyze::run(&args),
         Command::Power(args) => power::run(&args),
+        Command::Bounds(args) => bounds::run(&args),
         Command::Aggregate(args) => aggregate::run(&args),
         Command::Allocate(args) => allocate::run(&args),
         Command::Rollout(args) => workflow::run_rollout(&args),

@@ -152,3 +152,49 @@ fn aggregate_then_analyze() {
         "aggregate/bad-events.stderr",
     );
 }
+
+#[test]
+fn bounds_for_planned_looks() {
+    let looks = ["bounds", "--fractions", "0.2,0.4,0.6,0.8,1", "--alpha", "0.05"];
+    let with = |extra: &[&'static str]| -> Vec<&'static str> {
+        looks.iter().chain(extra).copied().collect()
+    };
+    let out = check_ok(&with(&["--sides", "2", "--spending", "obrien-fleming"]), "bounds/obf.json");
+    no_nan(&out);
+    let value: serde_json::Value = serde_json::from_str(&out).expect("json");
+    // Lan-DeMets O'Brien-Fleming type, two-sided 0.05: 4.88, 3.36, 2.68, 2.29, 2.03.
+    let z: Vec<f64> = value["zBounds"]
+        .as_array()
+        .expect("zBounds")
+        .iter()
+        .filter_map(serde_json::Value::as_f64)
+        .collect();
+    let expected = [4.876_884_95, 3.357_011_92, 2.680_280_07, 2.289_816_77, 2.031_032_05];
+    assert_eq!(z.len(), 5);
+    for (got, want) in z.iter().zip(expected) {
+        assert!((got - want).abs() < 1e-7, "{got} vs {want}");
+    }
+    check_ok(&with(&["--sides", "1"]), "bounds/power2-one-sided.json");
+    check_ok(
+        &["bounds", "--fractions", "0.001,0.5,1", "--spending", "obrien-fleming"],
+        "bounds/unreachable-first-look.json",
+    );
+    check_bad_input(&["bounds", "--fractions", "0.2,0.4,0.4"], "bounds/not-increasing.stderr");
+    check_bad_input(&with(&["--spending", "cubic"]), "bounds/bad-spending.stderr");
+}
+
+#[test]
+fn analyze_sequential() {
+    for name in ["group-sequential", "always-valid"] {
+        let input = format!("tests/data/golden/analyze/{name}.request.json");
+        let out = check_ok(&["analyze", "--input", &input], &format!("analyze/{name}.json"));
+        // `no_nan` would trip over "informationFraction".
+        assert!(!out.contains("NaN") && !out.contains("Infinity"), "{out}");
+        let value: serde_json::Value = serde_json::from_str(&out).expect("json");
+        assert!(value["results"][0]["comparisons"][0]["sequential"]["decision"].is_string());
+    }
+    check_bad_input(
+        &["analyze", "--input", "tests/data/golden/analyze/sequential-holm.request.json"],
+        "analyze/sequential-holm.stderr",
+    );
+}
