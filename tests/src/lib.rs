@@ -56,3 +56,81 @@ pub fn files_with_extension(dir: &Path, ext: &str) -> Vec<PathBuf> {
     files.sort();
     files
 }
+
+/// Running the `flagstone` binary in tests, with golden files for its output.
+///
+/// The binary's path is only known inside the cli package
+/// (`env!("CARGO_BIN_EXE_flagstone")`), so callers pass it in.
+pub mod cli {
+    use std::path::Path;
+    use std::process::Command;
+
+    /// What a run printed and how it exited.
+    #[derive(Debug)]
+    pub struct Run {
+        /// The exit code (-1 when killed by a signal).
+        pub code: i32,
+        /// Standard output.
+        pub stdout: String,
+        /// Standard error.
+        pub stderr: String,
+    }
+
+    /// Runs `bin` with `args` in the workspace root.
+    ///
+    /// # Panics
+    /// When the binary cannot be started.
+    #[expect(clippy::panic, reason = "a test helper reports failure by panicking")]
+    pub fn run(bin: &str, args: &[&str]) -> Run {
+        let out = Command::new(bin)
+            .args(args)
+            .current_dir(super::workspace_root())
+            .output()
+            .unwrap_or_else(|e| panic!("cannot run {bin}: {e}"));
+        Run {
+            code: out.status.code().unwrap_or(-1),
+            stdout: String::from_utf8_lossy(&out.stdout).into_owned(),
+            stderr: String::from_utf8_lossy(&out.stderr).into_owned(),
+        }
+    }
+
+    /// Compares `actual` with `tests/data/golden/{rel}` (rewritten under `UPDATE_GOLDEN=1`).
+    pub fn golden(rel: &str, actual: &str) {
+        let path = super::data_dir().join("golden").join(rel);
+        if let Some(dir) = path.parent() {
+            let _ = std::fs::create_dir_all(dir);
+        }
+        super::check_golden(Path::new(&path), actual);
+    }
+
+    /// Runs a command that must succeed and checks its stdout against `rel`.
+    ///
+    /// # Panics
+    /// When it fails or its output differs.
+    #[expect(clippy::panic, reason = "a test helper reports failure by panicking")]
+    pub fn check_ok(bin: &str, args: &[&str], rel: &str) -> String {
+        let r = run(bin, args);
+        if r.code != 0 {
+            panic!("{args:?} exited {}: {}", r.code, r.stderr);
+        }
+        golden(rel, &r.stdout);
+        r.stdout
+    }
+
+    /// Runs a command that must fail as bad input (exit 2, nothing on stdout)
+    /// and checks its stderr against `rel`.
+    ///
+    /// # Panics
+    /// When it does not fail that way or its message differs.
+    #[expect(clippy::panic, reason = "a test helper reports failure by panicking")]
+    pub fn check_bad_input(bin: &str, args: &[&str], rel: &str) {
+        let r = run(bin, args);
+        if r.code != 2 || !r.stdout.is_empty() {
+            panic!(
+                "{args:?}: expected exit 2 and no stdout, got {} with stdout {:?} and stderr {:?}",
+                r.code, r.stdout, r.stderr
+            );
+        }
+        golden(rel, &r.stderr);
+    }
+}

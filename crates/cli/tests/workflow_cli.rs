@@ -7,45 +7,26 @@
 /// Helpers; inside `cfg(test)` so that they may panic like the tests they serve.
 #[cfg(test)]
 mod support {
-    use std::path::{Path, PathBuf};
-    use std::process::Command;
+    use std::path::PathBuf;
 
     pub const CONFIG: &str = "tests/data/golden/workflows/config.json";
     pub const FULL: &str = "tests/data/golden/workflows/full.config.json";
 
     pub fn root() -> PathBuf {
-        Path::new(env!("CARGO_MANIFEST_DIR")).join("../..")
+        flagstone_tests::workspace_root()
     }
 
-    pub struct Run {
-        pub code: i32,
-        pub stdout: String,
-        pub stderr: String,
-    }
+    pub use flagstone_tests::cli::Run;
+
+    const BIN: &str = env!("CARGO_BIN_EXE_flagstone");
 
     pub fn flagstone(args: &[&str]) -> Run {
-        let out = Command::new(env!("CARGO_BIN_EXE_flagstone"))
-            .args(args)
-            .current_dir(root())
-            .output()
-            .expect("run flagstone");
-        Run {
-            code: out.status.code().unwrap_or(-1),
-            stdout: String::from_utf8_lossy(&out.stdout).into_owned(),
-            stderr: String::from_utf8_lossy(&out.stderr).into_owned(),
-        }
+        flagstone_tests::cli::run(BIN, args)
     }
 
-    /// Compares `actual` with the golden file, or rewrites it under `UPDATE_GOLDEN=1`.
+    /// Compares `actual` with `tests/data/golden/workflows/{rel}` (`UPDATE_GOLDEN=1` rewrites it).
     pub fn golden(rel: &str, actual: &str) {
-        let path = root().join("tests/data/golden/workflows").join(rel);
-        if std::env::var_os("UPDATE_GOLDEN").is_some_and(|v| v == "1") {
-            std::fs::write(&path, actual).expect("write golden");
-            return;
-        }
-        let expected = std::fs::read_to_string(&path)
-            .unwrap_or_else(|e| panic!("{}: {e} (run with UPDATE_GOLDEN=1)", path.display()));
-        assert_eq!(actual, expected, "{} differs (UPDATE_GOLDEN=1 to refresh)", path.display());
+        flagstone_tests::cli::golden(&format!("workflows/{rel}"), actual);
     }
 
     /// Runs a command that must succeed; returns its output.
@@ -57,10 +38,7 @@ mod support {
 
     /// Runs a command that must fail with bad input (exit 2) and checks its stderr.
     pub fn bad_input(args: &[&str], rel: &str) {
-        let run = flagstone(args);
-        assert_eq!(run.code, 2, "{args:?}\nstdout: {}\nstderr: {}", run.stdout, run.stderr);
-        assert!(run.stdout.is_empty(), "{}", run.stdout);
-        golden(rel, &run.stderr);
+        flagstone_tests::cli::check_bad_input(BIN, args, &format!("workflows/{rel}"));
     }
 
     /// A fresh directory holding a copy of `source` as `config.json`.
