@@ -4,61 +4,25 @@
 //! refresh them with `UPDATE_GOLDEN=1 cargo test -p flagstone-cli --test cli_stats` and review
 //! the diff.
 
-/// Helpers; inside `cfg(test)` so that they may panic like the tests they serve.
+/// Helpers over the shared runner in `flagstone_tests::cli`.
 #[cfg(test)]
 mod support {
-    use std::path::{Path, PathBuf};
-    use std::process::Command;
+    use flagstone_tests::cli::{self, Run};
 
-    pub fn root() -> PathBuf {
-        Path::new(env!("CARGO_MANIFEST_DIR")).join("../..")
-    }
-
-    pub struct Run {
-        pub code: i32,
-        pub stdout: String,
-        pub stderr: String,
-    }
+    const BIN: &str = env!("CARGO_BIN_EXE_flagstone");
 
     pub fn flagstone(args: &[&str]) -> Run {
-        let out = Command::new(env!("CARGO_BIN_EXE_flagstone"))
-            .args(args)
-            .current_dir(root())
-            .output()
-            .expect("run flagstone");
-        Run {
-            code: out.status.code().unwrap_or(-1),
-            stdout: String::from_utf8_lossy(&out.stdout).into_owned(),
-            stderr: String::from_utf8_lossy(&out.stderr).into_owned(),
-        }
-    }
-
-    /// Compares `actual` with the golden file, or rewrites it under `UPDATE_GOLDEN=1`.
-    pub fn golden(rel: &str, actual: &str) {
-        let path = root().join("tests/data/golden").join(rel);
-        if std::env::var_os("UPDATE_GOLDEN").is_some() {
-            std::fs::write(&path, actual).expect("write golden");
-            return;
-        }
-        let expected = std::fs::read_to_string(&path)
-            .unwrap_or_else(|e| panic!("{}: {e} (run with UPDATE_GOLDEN=1)", path.display()));
-        assert_eq!(actual, expected, "{} differs (UPDATE_GOLDEN=1 to refresh)", path.display());
+        cli::run(BIN, args)
     }
 
     /// Runs a command that must succeed and checks its stdout against a golden file.
     pub fn check_ok(args: &[&str], rel: &str) -> String {
-        let run = flagstone(args);
-        assert_eq!(run.code, 0, "stderr: {}", run.stderr);
-        golden(rel, &run.stdout);
-        run.stdout
+        cli::check_ok(BIN, args, rel)
     }
 
     /// Runs a command that must fail with bad input (exit 2) and checks its stderr.
     pub fn check_bad_input(args: &[&str], rel: &str) {
-        let run = flagstone(args);
-        assert_eq!(run.code, 2, "stdout: {} stderr: {}", run.stdout, run.stderr);
-        assert!(run.stdout.is_empty());
-        golden(rel, &run.stderr);
+        cli::check_bad_input(BIN, args, rel);
     }
 
     pub fn no_nan(json: &str) {
