@@ -44,6 +44,12 @@ impl EngineHandle {
         self.current.load_full()
     }
 
+    /// Swaps in an engine compiled elsewhere (for example on another thread);
+    /// returns the one it replaces.
+    pub fn store(&self, engine: Arc<Engine>) -> Arc<Engine> {
+        self.current.swap(engine)
+    }
+
     /// Compiles `config` and swaps it in.
     ///
     /// # Errors
