@@ -55,6 +55,12 @@ fn evaluate_does_not_allocate() {
             "user": {"id": 5, "age": 17, "plans": ["plus", "free"]}, "platform": "Android", "beta": true,
             "signup_cohort": "2026-q1", "logged_in": true, "rox.distinct_id": 77}"#
             .to_owned(),
+        // Long pre-release identifiers, invalid versions and non-dates must not allocate either.
+        r#"{"targeting_key": "u-9", "country": "SE", "app_version": "3.0.1-beta.20240101.nightly", "email": "a@acme.example",
+            "signup_cohort": "yesterday", "beta": true, "user": {"id": "x", "age": 40, "plans": []}}"#
+            .to_owned(),
+        r#"{"targeting_key": "u-10", "country": "NO", "app_version": "not-a-version-at-all", "platform": "Android"}"#
+            .to_owned(),
         r#"{"targeting_key": true}"#.to_owned(),
         "{}".to_owned(),
     ];

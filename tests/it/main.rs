@@ -12,6 +12,7 @@ mod alloc;
 mod conformance;
 mod handle;
 mod reference;
+mod references;
 mod roundtrip;
 mod schemes;
 mod spec;

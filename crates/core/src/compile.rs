@@ -8,7 +8,8 @@ use crate::context::AttrPath;
 use crate::engine::CScheme;
 use crate::engine::{
     CAlloc, CAssignment, CCriterion, CFlag, CGroup, CMaterialization, COutcome, CRule, CSchedule,
-    CSegment, CTargeting, CVariant, DepExpect, Engine, MAX_REFERENCE_DEPTH, Node,
+    CSegment, CTargeting, CVariant, DepExpect, Engine, MAX_EVALUATION_COST, MAX_REFERENCE_DEPTH,
+    Node,
 };
 use crate::lower::{ScheduleSpec, lower};
 use crate::matcher::{
@@ -37,17 +38,39 @@ pub enum CompileError {
     /// The config does not validate.
     #[error(transparent)]
     Invalid(#[from] ValidationError),
-    /// A chain of references deeper than [`MAX_REFERENCE_DEPTH`].
-    #[error("{path}: reference chain of {depth} flags, over the limit of {limit}: {}", .chain.join(" → "))]
+    /// A chain of references longer than [`MAX_REFERENCE_DEPTH`].
+    #[error("{path}: reference chain of {depth} flags and segments, over the limit of {limit}: {}", .chain.join(" → "))]
     TooDeep {
         /// Where the chain starts.
         path: String,
-        /// How many flags it passes.
+        /// How many flags and segments it passes.
         depth: usize,
         /// The limit.
         limit: usize,
         /// The names along the chain.
         chain: Vec<String>,
+    },
+    /// A flag whose worst-case evaluation visits more criteria than [`MAX_EVALUATION_COST`].
+    #[error(
+        "{path}: evaluation may visit {cost} criteria through repeated references, over the limit of {limit}"
+    )]
+    TooCostly {
+        /// The flag.
+        path: String,
+        /// Criteria visited in the worst case.
+        cost: u64,
+        /// The limit.
+        limit: u64,
+    },
+    /// A name that validation accepted but compilation could not resolve.
+    #[error("{path}: unknown {noun} {name:?}")]
+    Unresolved {
+        /// Where.
+        path: String,
+        /// What kind of resource.
+        noun: &'static str,
+        /// The name.
+        name: String,
     },
     /// A literal that validation accepted but compilation could not build.
     #[error("{path}: {message}")]
@@ -186,17 +209,18 @@ impl<'a> Compiler<'a> {
                 .enumerate()
                 .filter_map(|(j, r)| self.rule(i, r, None, &format!("{path}.rules[{j}]")))
                 .collect();
-            let extra = match i.checked_sub(n_config_flags) {
+            // An experiment's own chain first, then rollouts and A/B tests on the flag.
+            let own = match i.checked_sub(n_config_flags) {
                 Some(e) => {
                     lowered.flags.get(e).map(|(_, rules, _)| rules.as_slice()).unwrap_or_default()
                 }
-                None => {
-                    lowered.rules.get(flag.name.as_str()).map(Vec::as_slice).unwrap_or_default()
-                }
+                None => &[],
             };
-            rules.extend(
-                extra.iter().filter_map(|l| self.rule(i, &l.rule, l.schedule.as_ref(), &l.path)),
-            );
+            let workflows =
+                lowered.rules.get(flag.name.as_str()).map(Vec::as_slice).unwrap_or_default();
+            for l in own.iter().chain(workflows) {
+                rules.extend(self.rule(i, &l.rule, l.schedule.as_ref(), &l.path));
+            }
             compiled_flags.push(CFlag {
                 name: flag.name.as_str().into(),
                 archived: matches!(flag.state, flagstone_model::flag::FlagState::Archived),
@@ -208,7 +232,7 @@ impl<'a> Compiler<'a> {
                 rules: rules.into_boxed_slice(),
             });
         }
-        let sticky_rules = compiled_flags
+        let sticky_rules: Box<[(u32, u32)]> = compiled_flags
             .iter()
             .enumerate()
             .flat_map(|(f, flag)| {
@@ -218,7 +242,9 @@ impl<'a> Compiler<'a> {
                 })
             })
             .collect();
+        let sticky_reach = sticky_reach(&compiled_flags, &compiled_segments, &sticky_rules);
         let engine = Engine {
+            sticky_reach,
             sticky_rules,
             flags: compiled_flags.into_boxed_slice(),
             flag_ids: std::mem::take(&mut self.flag_ids),
@@ -226,8 +252,16 @@ impl<'a> Compiler<'a> {
             groups,
             allocation_salt: config.allocation_salt.as_str().into(),
         };
-        self.check_depth(&engine, &flags);
+        self.check_references(&engine, &flags);
         if self.errors.is_empty() { Ok(engine) } else { Err(self.errors) }
+    }
+
+    fn unresolved(&mut self, path: &str, noun: &'static str, name: &str) {
+        self.errors.push(CompileError::Unresolved {
+            path: path.to_owned(),
+            noun,
+            name: name.to_owned(),
+        });
     }
 
     fn literal_error(&mut self, path: &str, message: impl ToString) {
@@ -309,26 +343,54 @@ impl<'a> Compiler<'a> {
                 )?;
                 CCriterion::Prop(AttrPath::new(&v.attribute_name), m)
             }
-            Criterion::Segment(s) => CCriterion::Segment(
-                *self.segment_ids.get(Collection::Segments.full_name(&s.segment).as_ref())?,
-            ),
-            Criterion::Group(g) => CCriterion::Group(
-                g.operator,
-                g.names
-                    .iter()
-                    .filter_map(|n| {
-                        self.group_ids.get(Collection::TargetGroups.full_name(n).as_ref()).copied()
-                    })
-                    .collect(),
-            ),
+            Criterion::Segment(s) => {
+                match self.segment_ids.get(Collection::Segments.full_name(&s.segment).as_ref()) {
+                    Some(&idx) => CCriterion::Segment(idx),
+                    None => {
+                        self.unresolved(&format!("{path}.segment.segment"), "segment", &s.segment);
+                        return None;
+                    }
+                }
+            }
+            Criterion::Group(g) => {
+                let mut ids = Vec::with_capacity(g.names.len());
+                for (i, n) in g.names.iter().enumerate() {
+                    match self.group_ids.get(Collection::TargetGroups.full_name(n).as_ref()) {
+                        Some(&idx) => ids.push(idx),
+                        None => {
+                            self.unresolved(&format!("{path}.group.names[{i}]"), "target group", n);
+                            return None;
+                        }
+                    }
+                }
+                CCriterion::Group(g.operator, ids.into_boxed_slice())
+            }
             Criterion::Dependency(d) => {
-                let flag = *self.flag_ids.get(Collection::Flags.full_name(&d.flag).as_ref())?;
+                let Some(&flag) = self.flag_ids.get(Collection::Flags.full_name(&d.flag).as_ref())
+                else {
+                    self.unresolved(&format!("{path}.dependency.flag"), "flag", &d.flag);
+                    return None;
+                };
                 let expect = match &d.expect {
                     DependencyExpectation::Value(v) => DepExpect::Value(v.clone()),
                     DependencyExpectation::Variant(v) => {
                         let flag_name = Collection::Flags.full_name(&d.flag);
                         let full = variant_full_name(&flag_name, v);
-                        DepExpect::Variant(*self.variant_ids.get(flag.index())?.get(full.as_ref())?)
+                        match self
+                            .variant_ids
+                            .get(flag.index())
+                            .and_then(|vs| vs.get(full.as_ref()))
+                        {
+                            Some(&idx) => DepExpect::Variant(idx),
+                            None => {
+                                self.unresolved(
+                                    &format!("{path}.dependency.variant"),
+                                    "variant",
+                                    v,
+                                );
+                                return None;
+                            }
+                        }
                     }
                 };
                 CCriterion::Dependency(flag, expect)
@@ -532,8 +594,12 @@ impl<'a> Compiler<'a> {
             );
             return None;
         };
-        let segment =
-            *self.segment_ids.get(Collection::Segments.full_name(&rule.segment).as_ref())?;
+        let Some(&segment) =
+            self.segment_ids.get(Collection::Segments.full_name(&rule.segment).as_ref())
+        else {
+            self.unresolved(&format!("{path}.segment"), "segment", &rule.segment);
+            return None;
+        };
         let flag_name = self.flag_name(flag_idx);
         let variants = self.variant_ids.get(flag_idx)?;
         let mut assignments = Vec::new();
@@ -542,9 +608,14 @@ impl<'a> Compiler<'a> {
         for (a_idx, a) in rule.assignment_spec.assignments.iter().enumerate() {
             let outcome = match &a.outcome {
                 ModelOutcome::Variant(v) => {
-                    let v = *variants.get(variant_full_name(&flag_name, v).as_ref())?;
-                    variant_outcomes.insert(v);
-                    COutcome::Variant(v)
+                    let Some(&idx) = variants.get(variant_full_name(&flag_name, v).as_ref()) else {
+                        let at =
+                            format!("{path}.assignmentSpec.assignments[{a_idx}].variant.variant");
+                        self.unresolved(&at, "variant", v);
+                        return None;
+                    };
+                    variant_outcomes.insert(idx);
+                    COutcome::Variant(idx)
                 }
                 ModelOutcome::Fallthrough => COutcome::Fallthrough,
                 ModelOutcome::ClientDefault => COutcome::ClientDefault,
@@ -574,7 +645,7 @@ impl<'a> Compiler<'a> {
             table: table.into_boxed_slice(),
             assignments: assignments.into_boxed_slice(),
             uniform,
-            is_split: variant_outcomes.len() > 1 || schedule.is_some(),
+            is_split: variant_outcomes.len() > 1,
             schedule,
             scheme: {
                 let spec = &rule.assignment_spec;
@@ -608,18 +679,31 @@ impl<'a> Compiler<'a> {
         self.flag_names.get(flag_idx).cloned().unwrap_or_default()
     }
 
-    /// Rejects reference chains deeper than [`MAX_REFERENCE_DEPTH`] flags.
-    fn check_depth(&mut self, engine: &Engine, flags: &[(&Flag, String)]) {
+    /// Rejects reference chains longer than [`MAX_REFERENCE_DEPTH`] flags and
+    /// segments, and flags whose worst-case evaluation would visit more than
+    /// [`MAX_EVALUATION_COST`] criteria (diamonds of references multiply: a
+    /// segment referring twice to one that refers twice to the next …).
+    ///
+    /// Both are properties of the config, so evaluation time and recursion
+    /// depth are bounded at compile time, never by input.
+    fn check_references(&mut self, engine: &Engine, flags: &[(&Flag, String)]) {
         let n_flags = engine.flags.len();
         let n = n_flags + engine.segments.len();
+        // Edges with multiplicity (for cost) and the criteria each node evaluates itself.
         let mut edges: Vec<Vec<usize>> = vec![Vec::new(); n];
+        let mut own = vec![0u64; n];
         for (f, flag) in engine.flags.iter().enumerate() {
-            if let Some(list) = edges.get_mut(f) {
+            if let (Some(list), Some(o)) = (edges.get_mut(f), own.get_mut(f)) {
                 list.extend(flag.rules.iter().map(|r| n_flags + r.segment as usize));
+                *o = flag.rules.len() as u64;
             }
         }
         for (s, segment) in engine.segments.iter().enumerate() {
-            let Some(list) = edges.get_mut(n_flags + s) else { continue };
+            let (Some(list), Some(o)) = (edges.get_mut(n_flags + s), own.get_mut(n_flags + s))
+            else {
+                continue;
+            };
+            *o = segment.targeting.criteria.len() as u64;
             for c in &segment.targeting.criteria {
                 match c {
                     CCriterion::Segment(t) => list.push(n_flags + *t as usize),
@@ -628,47 +712,112 @@ impl<'a> Compiler<'a> {
                 }
             }
         }
-        let Ok(order) = graph::dependency_order(&edges) else { return };
-        // Flags along the longest chain from each node, dependencies first.
+        // Validation has rejected cycles; a cycle here would be a validation gap.
+        let Ok(order) = graph::dependency_order(&edges) else {
+            self.literal_error("", "reference cycle not caught by validation");
+            return;
+        };
         let mut depth = vec![0usize; n];
+        let mut cost = vec![0u64; n];
         let mut next = vec![usize::MAX; n];
         for &v in &order {
-            let own = usize::from(v < n_flags);
-            let best = edges
-                .get(v)
-                .into_iter()
-                .flatten()
-                .max_by_key(|&&w| depth.get(w).copied().unwrap_or(0));
-            let below = best.and_then(|&w| depth.get(w)).copied().unwrap_or(0);
-            if let (Some(d), Some(nx)) = (depth.get_mut(v), next.get_mut(v)) {
-                *d = own + below;
-                *nx = best.copied().unwrap_or(usize::MAX);
+            let children = edges.get(v).map(Vec::as_slice).unwrap_or_default();
+            let deepest =
+                children.iter().copied().max_by_key(|&w| depth.get(w).copied().unwrap_or(0));
+            let below = deepest.and_then(|w| depth.get(w)).copied().unwrap_or(0);
+            let total = children.iter().fold(own.get(v).copied().unwrap_or(0), |acc, &w| {
+                acc.saturating_add(cost.get(w).copied().unwrap_or(0))
+            });
+            if let (Some(d), Some(c), Some(nx)) =
+                (depth.get_mut(v), cost.get_mut(v), next.get_mut(v))
+            {
+                *d = below + 1;
+                *c = total;
+                *nx = deepest.unwrap_or(usize::MAX);
             }
         }
-        for (f, (flag, path)) in flags.iter().enumerate() {
+        let name = |v: usize| -> String {
+            if v < n_flags {
+                engine.flags.get(v).map(|f| f.name.to_string()).unwrap_or_default()
+            } else {
+                engine.segments.get(v - n_flags).map(|s| s.name.to_string()).unwrap_or_default()
+            }
+        };
+        for (f, (_, path)) in flags.iter().enumerate() {
             let d = depth.get(f).copied().unwrap_or(0);
-            if d <= MAX_REFERENCE_DEPTH + 1 {
-                continue;
-            }
-            let mut chain = vec![flag.name.clone()];
-            let mut at = next.get(f).copied().unwrap_or(usize::MAX);
-            while at != usize::MAX {
-                if at < n_flags {
-                    chain
-                        .push(engine.flags.get(at).map(|x| x.name.to_string()).unwrap_or_default());
+            if d > MAX_REFERENCE_DEPTH {
+                let mut chain = vec![name(f)];
+                let mut at = next.get(f).copied().unwrap_or(usize::MAX);
+                while at != usize::MAX {
+                    chain.push(name(at));
+                    at = next.get(at).copied().unwrap_or(usize::MAX);
                 }
-                at = next.get(at).copied().unwrap_or(usize::MAX);
+                self.errors.push(CompileError::TooDeep {
+                    path: path.clone(),
+                    depth: d,
+                    limit: MAX_REFERENCE_DEPTH,
+                    chain,
+                });
+                // One report names the problem; the flags above it in the chain add nothing.
+                return;
             }
-            self.errors.push(CompileError::TooDeep {
-                path: path.clone(),
-                depth: d,
-                limit: MAX_REFERENCE_DEPTH,
-                chain,
-            });
-            // One report names the problem; the flags above it in the chain add nothing.
-            break;
+            let c = cost.get(f).copied().unwrap_or(0);
+            if c > MAX_EVALUATION_COST {
+                self.errors.push(CompileError::TooCostly {
+                    path: path.clone(),
+                    cost: c,
+                    limit: MAX_EVALUATION_COST,
+                });
+                return;
+            }
         }
     }
+}
+
+/// For each flag, the sticky rules its evaluation can reach through segment
+/// references and dependencies (breadth-first, so no recursion on input).
+fn sticky_reach(
+    flags: &[CFlag],
+    segments: &[CSegment],
+    sticky_rules: &[(u32, u32)],
+) -> Box<[Box<[u32]>]> {
+    if sticky_rules.is_empty() {
+        return Box::default();
+    }
+    let n_flags = flags.len();
+    (0..n_flags)
+        .map(|start| {
+            let mut seen = vec![false; n_flags + segments.len()];
+            let mut queue = std::collections::VecDeque::from([start]);
+            let mut reached_flags = Vec::new();
+            while let Some(v) = queue.pop_front() {
+                if seen.get(v).copied().unwrap_or(true) {
+                    continue;
+                }
+                if let Some(slot) = seen.get_mut(v) {
+                    *slot = true;
+                }
+                if let Some(flag) = flags.get(v) {
+                    reached_flags.push(v);
+                    queue.extend(flag.rules.iter().map(|r| n_flags + r.segment as usize));
+                } else if let Some(segment) = v.checked_sub(n_flags).and_then(|s| segments.get(s)) {
+                    for c in &segment.targeting.criteria {
+                        match c {
+                            CCriterion::Segment(t) => queue.push_back(n_flags + *t as usize),
+                            CCriterion::Dependency(flag, _) => queue.push_back(flag.index()),
+                            _ => {}
+                        }
+                    }
+                }
+            }
+            sticky_rules
+                .iter()
+                .enumerate()
+                .filter(|(_, (f, _))| reached_flags.contains(&(*f as usize)))
+                .map(|(i, _)| index_u32(i))
+                .collect()
+        })
+        .collect()
 }
 
 /// Flattens an expression post-order; the root is the last node.

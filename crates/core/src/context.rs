@@ -152,6 +152,7 @@ impl AttrPath {
 
 /// Why the value at a targeting key selector cannot be a unit.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[non_exhaustive]
 pub enum UnitError {
     /// Not a string or an integral number.
     WrongType,

@@ -12,10 +12,16 @@ use serde_json::Value;
 use std::collections::HashMap;
 use std::num::NonZeroU32;
 
-/// The longest chain of dependencies (flag → segment → flag …) or segment
-/// references a config may have. Compile rejects longer chains, so evaluation
-/// recursion is bounded by this compile-time limit, never by input.
-pub const MAX_REFERENCE_DEPTH: usize = 32;
+/// The longest chain of references (flag → segment → segment → flag …) a
+/// config may have, counting flags and segments. Compile rejects longer
+/// chains, so evaluation recursion is bounded by this compile-time limit,
+/// never by input.
+pub const MAX_REFERENCE_DEPTH: usize = 64;
+
+/// The most criteria one flag's evaluation may visit in the worst case,
+/// counting every path through repeated references. Compile rejects flags
+/// above it, so no config can make one evaluation take exponential time.
+pub const MAX_EVALUATION_COST: u64 = 100_000;
 
 /// A compiled config: immutable, `Send + Sync`, cheap to share behind an `Arc`.
 ///
@@ -30,6 +36,10 @@ pub struct Engine {
     pub(crate) allocation_salt: Box<str>,
     /// `(flag, rule)` of every rule that reads a materialization.
     pub(crate) sticky_rules: Box<[(u32, u32)]>,
+    /// Per flag, the indices into `sticky_rules` that its evaluation can reach
+    /// (its own rules and those of flags it depends on); empty when the config
+    /// has no sticky rules.
+    pub(crate) sticky_reach: Box<[Box<[u32]>]>,
 }
 
 #[derive(Debug)]

@@ -58,7 +58,7 @@
 //! - `in-array` compares with the operand's scalar elements; nested arrays and
 //!   objects in the operand never match.
 //! - A dependency's memo holds 8 flags per call; further dependencies are
-//!   evaluated again rather than allocating.
+//!   evaluated again rather than allocating (the cost limit assumes no memo).
 //! - Integer units must fit in 64 bits: a larger JSON integer has lost
 //!   digits in parsing, so it is a [`Reason::TargetingKeyError`] rather than
 //!   a silently moved bucket. Send such keys as strings.
@@ -74,10 +74,15 @@
 //! (see [`bucket`]).
 //!
 //! # Input safety
-//! Evaluation never panics and never allocates on the plain path. Units are
+//! Evaluation never panics and never allocates on the plain path (context
+//! versions are read borrowed; strings that do not look like dates never
+//! reach the time parser; only a date-shaped string that is not a valid date,
+//! read by a timestamp rule, allocates for the parser's error). Units are
 //! strings or integers of at most 100 characters; regexes are compiled once
 //! with a 1 MiB size limit; expressions nest at most 64 deep; reference
-//! chains pass at most [`MAX_REFERENCE_DEPTH`] flags. Parsing limits are in
+//! chains pass at most [`MAX_REFERENCE_DEPTH`] flags and segments, and no
+//! flag's worst-case evaluation visits more than [`MAX_EVALUATION_COST`]
+//! criteria (diamonds of references are counted with multiplicity). Parsing limits are in
 //! [`flagstone_model::limits`].
 #![deny(missing_docs)]
 
@@ -95,7 +100,7 @@ pub mod sticky;
 
 pub use compile::CompileError;
 pub use context::{EvaluationContext, UnitError};
-pub use engine::{Engine, MAX_REFERENCE_DEPTH};
+pub use engine::{Engine, MAX_EVALUATION_COST, MAX_REFERENCE_DEPTH};
 pub use explain::{AllocationTrace, AssignmentTrace, CriterionTrace, Explanation, RuleTrace};
 pub use handle::{EngineHandle, UpdateError};
 pub use matcher::Outcome;

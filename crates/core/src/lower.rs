@@ -3,13 +3,17 @@
 //! Rollouts, A/B tests and CloudBees experiments are not evaluated as such:
 //! compile turns each into plain segments and rules, so one walk serves all.
 //!
+//! - Every rollout and A/B test defines segment `segments/{id}`, so other
+//!   targeting may refer to it whatever the workflow's state; only `LIVE` and
+//!   `PAUSED` ones add a rule.
 //! - A `LIVE` or `PAUSED` rollout becomes segment `segments/{id}` (its
 //!   targeting, whole allocation) and a rule named after the rollout, with
 //!   10,000 buckets: the variant on `[0, reach·10000)`, fallthrough on the rest.
 //!   A `LIVE` rollout with a schedule takes the reach of the latest step whose
 //!   `from` ≤ now (the rollout's own `reach` before the first step); `PAUSED`
 //!   freezes the reach at `reach`. `DRAFT` and `ENDED` lower to nothing.
-//! - A `LIVE` or `PAUSED` A/B test becomes segment `segments/{id}` (its
+//! - A `LIVE` or `PAUSED` A/B test (pausing freezes it; it keeps serving, as
+//!   intake can only be told from return visits with a sticky store) becomes segment `segments/{id}` (its
 //!   targeting and allocation) and a rule splitting 10,000 buckets by weight in
 //!   treatment order. Boundaries are the cumulative shares rounded to the
 //!   nearest bucket, so the arms cover all buckets and each is within one
@@ -71,9 +75,7 @@ pub(crate) struct Lowered {
 pub(crate) fn lower(config: &Config) -> Lowered {
     let mut out = Lowered::default();
     for (i, r) in config.rollouts.iter().enumerate() {
-        let (Some(id), true) = (Collection::Rollouts.id_of(&r.name), r.state.is_serving()) else {
-            continue;
-        };
+        let Some(id) = Collection::Rollouts.id_of(&r.name) else { continue };
         let path = format!("rollouts[{i}]");
         let segment = format!("segments/{id}");
         out.segments.push((
@@ -86,6 +88,9 @@ pub(crate) fn lower(config: &Config) -> Lowered {
             ),
             path.clone(),
         ));
+        if !r.state.is_serving() {
+            continue;
+        }
         let reach = r.reach.buckets_of(WORKFLOW_BUCKETS);
         let schedule =
             (r.state == WorkflowState::Live && !r.schedule.is_empty()).then(|| ScheduleSpec {
@@ -113,9 +118,7 @@ pub(crate) fn lower(config: &Config) -> Lowered {
         out.rules.entry(flag).or_default().push(LoweredRule { rule, schedule, path });
     }
     for (i, t) in config.abtests.iter().enumerate() {
-        let (Some(id), true) = (Collection::AbTests.id_of(&t.name), t.state.is_serving()) else {
-            continue;
-        };
+        let Some(id) = Collection::AbTests.id_of(&t.name) else { continue };
         let path = format!("abtests[{i}]");
         let segment = format!("segments/{id}");
         out.segments.push((
@@ -128,6 +131,9 @@ pub(crate) fn lower(config: &Config) -> Lowered {
             ),
             path.clone(),
         ));
+        if !t.state.is_serving() {
+            continue;
+        }
         let weights: Vec<f64> = t.treatments.iter().map(|x| x.weight).collect();
         let assignments = split(&weights, WORKFLOW_BUCKETS)
             .into_iter()
@@ -317,28 +323,22 @@ fn experiment_assignments(value: &ExperimentValue) -> (u32, Vec<Assignment>, Opt
     match value {
         ExperimentValue::Single(v) => (1, vec![assignment("value", variant(v), 0, 1)], None),
         ExperimentValue::Split(parts) => {
-            let mut assignments = Vec::new();
-            let mut lower = 0;
-            let mut cumulative = 0.0;
-            for (i, p) in parts.iter().enumerate() {
-                cumulative += p.percentage;
-                let upper = Fraction::new(cumulative)
-                    .map_or(lower, |f| f.buckets_of(WORKFLOW_BUCKETS))
-                    .max(lower);
-                assignments.push(assignment(
-                    &format!("split-{i}"),
-                    variant(&p.option),
-                    lower,
-                    upper,
-                ));
-                lower = upper;
-            }
-            assignments.push(assignment(
-                "fallthrough",
-                Outcome::Fallthrough,
-                lower,
-                WORKFLOW_BUCKETS,
-            ));
+            // The percentages and what they leave over (which falls through), split as weights.
+            let mut weights: Vec<f64> = parts.iter().map(|p| p.percentage).collect();
+            weights.push((1.0 - weights.iter().sum::<f64>()).max(0.0));
+            let ranges = split(&weights, WORKFLOW_BUCKETS);
+            let mut assignments: Vec<Assignment> = parts
+                .iter()
+                .zip(&ranges)
+                .enumerate()
+                .map(|(i, (p, &(lower, upper)))| {
+                    assignment(&format!("split-{i}"), variant(&p.option), lower, upper)
+                })
+                .collect();
+            let rest = ranges
+                .last()
+                .map_or((0, WORKFLOW_BUCKETS), |&(lower, _)| (lower, WORKFLOW_BUCKETS));
+            assignments.push(assignment("fallthrough", Outcome::Fallthrough, rest.0, rest.1));
             (WORKFLOW_BUCKETS, assignments, None)
         }
         ExperimentValue::Schedule(steps) => {

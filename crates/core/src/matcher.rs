@@ -6,7 +6,7 @@
 //! true) and `is-undefined`.
 
 use flagstone_model::limits::MAX_REGEX_SIZE;
-use flagstone_model::version::Version;
+use flagstone_model::version::{Version, VersionRef};
 use jiff::Timestamp;
 use regex::Regex;
 use serde::Serialize;
@@ -154,17 +154,24 @@ impl SetMatcher {
                 }
                 let mut outcome = Outcome::False;
                 if !self.times.is_empty() {
-                    match s.parse::<Timestamp>() {
+                    match parse_time(s) {
                         Ok(t) if self.times.contains(&t) => return Outcome::True,
                         Ok(_) => {}
                         Err(_) => outcome = Outcome::TypeMismatch,
                     }
                 }
                 if !self.versions.is_empty() {
-                    match Version::parse(s) {
-                        Ok(v) if self.versions.contains(&v) => return Outcome::True,
-                        Ok(_) => {}
-                        Err(_) => outcome = Outcome::InvalidVersion,
+                    match VersionRef::parse(s) {
+                        Some(v)
+                            if self
+                                .versions
+                                .iter()
+                                .any(|m| v.cmp_precedence(m) == Ordering::Equal) =>
+                        {
+                            return Outcome::True;
+                        }
+                        Some(_) => {}
+                        None => outcome = Outcome::InvalidVersion,
                     }
                 }
                 if self.strings.is_empty()
@@ -179,6 +186,27 @@ impl SetMatcher {
             _ => Outcome::TypeMismatch,
         }
     }
+}
+
+/// Parses an RFC 3339 time from the context. Strings that do not start like
+/// one (`YYYY-MM-DD` and a `T`, `t` or space) are rejected before the parser
+/// runs, because a parse error allocates; evaluation stays allocation-free for
+/// everything but date-shaped strings that are not valid dates.
+#[inline]
+fn parse_time(text: &str) -> Result<Timestamp, ()> {
+    let b = text.as_bytes();
+    let digits =
+        |r: std::ops::Range<usize>| b.get(r).is_some_and(|d| d.iter().all(u8::is_ascii_digit));
+    let shaped = digits(0..4)
+        && b.get(4) == Some(&b'-')
+        && digits(5..7)
+        && b.get(7) == Some(&b'-')
+        && digits(8..10)
+        && matches!(b.get(10), Some(b'T' | b't' | b' '));
+    if !shaped {
+        return Err(());
+    }
+    text.parse::<Timestamp>().map_err(|_| ())
 }
 
 fn in_range<T: PartialOrd>(x: &T, lo: Option<&(T, bool)>, hi: Option<&(T, bool)>) -> bool {
@@ -218,26 +246,36 @@ impl AttrMatcher {
             }
             (AttrMatcher::EndsWith(p), Value::String(x)) => Outcome::from_bool(x.ends_with(&**p)),
             (AttrMatcher::Contains(p), Value::String(x)) => Outcome::from_bool(x.contains(&**p)),
-            (AttrMatcher::EqTime(t), Value::String(x)) => match x.parse::<Timestamp>() {
+            (AttrMatcher::EqTime(t), Value::String(x)) => match parse_time(x) {
                 Ok(v) => Outcome::from_bool(v == *t),
                 Err(_) => Outcome::TypeMismatch,
             },
-            (AttrMatcher::EqVersion(v), Value::String(x)) => match Version::parse(x) {
-                Ok(x) => Outcome::from_bool(x == *v),
-                Err(_) => Outcome::InvalidVersion,
+            (AttrMatcher::EqVersion(v), Value::String(x)) => match VersionRef::parse(x) {
+                Some(x) => Outcome::from_bool(x.cmp_precedence(v) == Ordering::Equal),
+                None => Outcome::InvalidVersion,
             },
             (AttrMatcher::Set(set), v) => set.check(v),
             (AttrMatcher::RangeNumber(lo, hi), Value::Number(x)) => match x.as_f64() {
                 Some(x) => Outcome::from_bool(in_range(&x, lo.as_ref(), hi.as_ref())),
                 None => Outcome::TypeMismatch,
             },
-            (AttrMatcher::RangeTime(lo, hi), Value::String(x)) => match x.parse::<Timestamp>() {
+            (AttrMatcher::RangeTime(lo, hi), Value::String(x)) => match parse_time(x) {
                 Ok(t) => Outcome::from_bool(in_range(&t, lo.as_ref(), hi.as_ref())),
                 Err(_) => Outcome::TypeMismatch,
             },
-            (AttrMatcher::RangeVersion(bounds), Value::String(x)) => match Version::parse(x) {
-                Ok(v) => Outcome::from_bool(in_range(&v, bounds.0.as_ref(), bounds.1.as_ref())),
-                Err(_) => Outcome::InvalidVersion,
+            (AttrMatcher::RangeVersion(bounds), Value::String(x)) => match VersionRef::parse(x) {
+                Some(v) => {
+                    let above = bounds.0.as_ref().is_none_or(|(b, incl)| {
+                        let o = v.cmp_precedence(b);
+                        o == Ordering::Greater || (*incl && o == Ordering::Equal)
+                    });
+                    let below = bounds.1.as_ref().is_none_or(|(b, incl)| {
+                        let o = v.cmp_precedence(b);
+                        o == Ordering::Less || (*incl && o == Ordering::Equal)
+                    });
+                    Outcome::from_bool(above && below)
+                }
+                None => Outcome::InvalidVersion,
             },
             _ => Outcome::TypeMismatch,
         }
@@ -336,9 +374,9 @@ impl PropMatcher {
             (PropMatcher::InArray(items), v) => {
                 Outcome::from_bool(items.iter().any(|s| s.equals(v)))
             }
-            (PropMatcher::Semver(cmp, version), Value::String(x)) => match Version::parse(x) {
-                Ok(v) => Outcome::from_bool(cmp.holds(v.cmp(version))),
-                Err(_) => Outcome::InvalidVersion,
+            (PropMatcher::Semver(cmp, version), Value::String(x)) => match VersionRef::parse(x) {
+                Some(v) => Outcome::from_bool(cmp.holds(v.cmp_precedence(version))),
+                None => Outcome::InvalidVersion,
             },
             _ => Outcome::TypeMismatch,
         }

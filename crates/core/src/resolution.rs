@@ -28,7 +28,9 @@ pub enum Reason {
     TargetingKeyError,
     /// No flag by that name.
     FlagNotFound,
-    /// Evaluation could not complete (for example a dependency chain beyond its limit).
+    /// Evaluation could not complete. Compile rejects every config that could
+    /// cause it, so an engine never gives it; it exists for the OpenFeature
+    /// `GENERAL` error and for callers that map their own failures.
     Error,
 }
 

@@ -197,7 +197,7 @@ impl Engine {
         ctx: &EvaluationContext<'_>,
         store: &dyn AssignmentStore,
     ) -> StickyEvaluation<'e> {
-        let keys = self.materialization_keys(ctx);
+        let keys = self.materialization_keys(flags, ctx);
         let (stored, read_error) = if keys.is_empty() {
             (Vec::new(), None)
         } else {
@@ -227,10 +227,19 @@ impl Engine {
         StickyEvaluation { resolutions, read_error, persistence }
     }
 
-    /// Every key a context can need: for each rule that reads a materialization, its unit.
-    fn materialization_keys(&self, ctx: &EvaluationContext<'_>) -> Vec<MaterializationKey> {
+    /// The keys the requested flags can need: for each rule they can reach
+    /// that reads a materialization, its unit. Flags that reach none need no read.
+    fn materialization_keys(
+        &self,
+        flags: &[FlagId],
+        ctx: &EvaluationContext<'_>,
+    ) -> Vec<MaterializationKey> {
         let mut keys: Vec<MaterializationKey> = Vec::new();
-        for (flag, rule) in &self.sticky_rules {
+        let reachable = flags
+            .iter()
+            .flat_map(|f| self.sticky_reach.get(f.index()).map(|r| &r[..]).unwrap_or_default())
+            .filter_map(|&i| self.sticky_rules.get(i as usize));
+        for (flag, rule) in reachable {
             let Some(rule) =
                 self.flags.get(*flag as usize).and_then(|f| f.rules.get(*rule as usize))
             else {

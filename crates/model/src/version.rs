@@ -165,6 +165,100 @@ fn number(part: &str) -> Option<u64> {
     if is_digits && !has_leading_zero { part.parse().ok() } else { None }
 }
 
+/// A version borrowed from its text: the grammar of [`Version::parse`],
+/// parsed and compared without allocating. The engine reads context strings
+/// with it, so a version criterion never allocates, whatever the input.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct VersionRef<'a> {
+    /// Major number.
+    pub major: u64,
+    /// Minor number (0 when omitted).
+    pub minor: u64,
+    /// Patch number (0 when omitted).
+    pub patch: u64,
+    /// The pre-release, empty for none.
+    pub pre: &'a str,
+}
+
+impl<'a> VersionRef<'a> {
+    /// Parses `text` exactly as [`Version::parse`] does; `None` when it would fail.
+    pub fn parse(text: &'a str) -> Option<VersionRef<'a>> {
+        let text = text.strip_prefix(['v', 'V']).unwrap_or(text);
+        let (text, build) = match text.split_once('+') {
+            Some((text, build)) => (text, Some(build)),
+            None => (text, None),
+        };
+        let (core, pre) = match text.split_once('-') {
+            Some((core, pre)) => (core, Some(pre)),
+            None => (text, None),
+        };
+        let mut numbers = core.split('.');
+        let major = number(numbers.next()?)?;
+        let minor = numbers.next().map_or(Some(0), number)?;
+        let patch = numbers.next().map_or(Some(0), number)?;
+        if numbers.next().is_some() {
+            return None;
+        }
+        let pre = match pre {
+            None => "",
+            Some(pre) if identifiers_valid(pre, true) => pre,
+            Some(_) => return None,
+        };
+        if build.is_some_and(|b| !identifiers_valid(b, false)) {
+            return None;
+        }
+        Some(VersionRef { major, minor, patch, pre })
+    }
+
+    /// SemVer 2.0.0 precedence against a parsed version (build metadata ignored).
+    pub fn cmp_precedence(&self, other: &Version) -> Ordering {
+        (self.major, self.minor, self.patch)
+            .cmp(&(other.0.major, other.0.minor, other.0.patch))
+            .then_with(|| cmp_prerelease(self.pre, other.0.pre.as_str()))
+    }
+}
+
+/// Dot-separated, non-empty identifiers of `[0-9A-Za-z-]`; numeric pre-release
+/// identifiers have no leading zero (SemVer 2.0.0 §9, §10).
+fn identifiers_valid(text: &str, pre_release: bool) -> bool {
+    text.split('.').all(|id| {
+        let chars_ok = !id.is_empty() && id.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-');
+        let numeric = id.bytes().all(|b| b.is_ascii_digit());
+        chars_ok && !(pre_release && numeric && id.len() > 1 && id.starts_with('0'))
+    })
+}
+
+/// SemVer 2.0.0 §11 precedence of two pre-releases (empty: a release, which ranks higher).
+fn cmp_prerelease(a: &str, b: &str) -> Ordering {
+    match (a.is_empty(), b.is_empty()) {
+        (true, true) => return Ordering::Equal,
+        (true, false) => return Ordering::Greater,
+        (false, true) => return Ordering::Less,
+        (false, false) => {}
+    }
+    let (mut xs, mut ys) = (a.split('.'), b.split('.'));
+    loop {
+        match (xs.next(), ys.next()) {
+            (None, None) => return Ordering::Equal,
+            (None, Some(_)) => return Ordering::Less,
+            (Some(_), None) => return Ordering::Greater,
+            (Some(x), Some(y)) => {
+                let numeric = |s: &str| s.bytes().all(|b| b.is_ascii_digit());
+                let order = match (numeric(x), numeric(y)) {
+                    // Without leading zeros, a longer number is a larger one.
+                    (true, true) => x.len().cmp(&y.len()).then_with(|| x.cmp(y)),
+                    (true, false) => Ordering::Less,
+                    (false, true) => Ordering::Greater,
+                    (false, false) => x.cmp(y),
+                };
+                if order != Ordering::Equal {
+                    return order;
+                }
+            }
+        }
+    }
+}
+
 impl FromStr for Version {
     type Err = VersionError;
 
@@ -546,5 +640,25 @@ mod tests {
         assert_eq!(n_checked, 190, "semver cases checked");
         let listed: Vec<&str> = SEMVER_DIFFERENCES.iter().map(|(id, _)| *id).collect();
         assert_eq!(mismatches, listed, "unexplained differences, or listed ones that now agree");
+    }
+
+    proptest::proptest! {
+        /// The borrowed parser accepts exactly what `Version::parse` accepts,
+        /// and orders exactly as its precedence.
+        #[test]
+        fn version_ref_agrees_with_version(
+            a in "[vV]?[0-9]{1,3}(\\.[0-9]{1,3}){0,3}(-[0-9A-Za-z.-]{0,12})?(\\+[0-9A-Za-z.-]{0,6})?",
+            b in "[0-9]{1,2}(\\.[0-9]{1,2}){0,2}(-(alpha|beta|rc|0|1|11|x-1)(\\.(0|1|2|11|beta)){0,2})?",
+            junk in "\\PC{0,8}",
+        ) {
+            for text in [a.as_str(), junk.as_str(), &format!("{a}{junk}")] {
+                let owned = Version::parse(text);
+                let borrowed = VersionRef::parse(text);
+                proptest::prop_assert_eq!(owned.is_ok(), borrowed.is_some(), "{:?}", text);
+                if let (Ok(v), Some(r), Ok(other)) = (owned, borrowed, Version::parse(&b)) {
+                    proptest::prop_assert_eq!(r.cmp_precedence(&other), v.cmp(&other), "{:?} vs {:?}", text, b);
+                }
+            }
+        }
     }
 }

@@ -223,3 +223,58 @@ mod redis {
         assert_eq!(got[0].as_ref().unwrap().rules["r2"], "b");
     }
 }
+
+#[test]
+fn flags_that_reach_no_sticky_rule_never_touch_the_store() {
+    use std::sync::atomic::{AtomicUsize, Ordering};
+    struct Counting(InMemoryStore, AtomicUsize);
+    impl AssignmentStore for Counting {
+        fn get_many(
+            &self,
+            keys: &[MaterializationKey],
+        ) -> Result<
+            Vec<Option<flagstone_core::sticky::Materialization>>,
+            flagstone_core::sticky::StoreError,
+        > {
+            self.1.fetch_add(1, Ordering::Relaxed);
+            self.0.get_many(keys)
+        }
+        fn put_many(
+            &self,
+            writes: &[MaterializationWrite],
+        ) -> Result<(), flagstone_core::sticky::StoreError> {
+            self.1.fetch_add(1, Ordering::Relaxed);
+            self.0.put_many(writes)
+        }
+    }
+    let config = json!({
+        "flags": [
+            {"name": "flags/sticky", "variants": [{"name": "flags/sticky/variants/on"}],
+             "rules": [{"name": "flags/sticky/rules/r", "segment": "segments/all",
+                "materializationSpec": {"readMaterialization": "m", "writeMaterialization": "m"},
+                "assignmentSpec": {"bucketCount": 1, "assignments": [{"assignmentId": "on", "variant": {"variant": "on"}, "bucketRanges": [{"lower": 0, "upper": 1}]}]}}]},
+            {"name": "flags/plain", "variants": [{"name": "flags/plain/variants/on"}],
+             "rules": [{"name": "flags/plain/rules/r", "segment": "segments/all",
+                "assignmentSpec": {"bucketCount": 1, "assignments": [{"assignmentId": "on", "variant": {"variant": "on"}, "bucketRanges": [{"lower": 0, "upper": 1}]}]}}]},
+            {"name": "flags/depends", "variants": [{"name": "flags/depends/variants/on"}],
+             "rules": [{"name": "flags/depends/rules/r", "segment": "segments/needs-sticky",
+                "assignmentSpec": {"bucketCount": 1, "assignments": [{"assignmentId": "on", "variant": {"variant": "on"}, "bucketRanges": [{"lower": 0, "upper": 1}]}]}}]}
+        ],
+        "segments": [{"name": "segments/all"},
+            {"name": "segments/needs-sticky", "targeting": {"criteria": {"d": {"dependency": {"flag": "sticky", "variant": "on"}}}}}]
+    });
+    let engine =
+        Engine::compile(&flagstone_model::parse_config(&config.to_string()).unwrap()).unwrap();
+    let store = Counting(InMemoryStore::new(), AtomicUsize::new(0));
+    let ctx_json = json!({"targeting_key": "u"});
+    let ctx = EvaluationContext::from_json(&ctx_json);
+    let plain = engine.flag_id("plain").unwrap();
+    let batch = engine.evaluate_sticky(&[plain], &ctx, &store);
+    assert_eq!(batch.resolutions[0].variant, Some("flags/plain/variants/on"));
+    assert_eq!(store.1.load(Ordering::Relaxed), 0, "a plain flag read or wrote the store");
+    // A flag that depends on a sticky one reads (and, as a new unit, writes) it.
+    let depends = engine.flag_id("depends").unwrap();
+    let batch = engine.evaluate_sticky(&[depends], &ctx, &store);
+    assert_eq!(batch.resolutions[0].variant, Some("flags/depends/variants/on"));
+    assert_eq!(store.1.load(Ordering::Relaxed), 2);
+}
