@@ -36,7 +36,7 @@ use flagstone_model::fraction::Fraction;
 use flagstone_model::names::Collection;
 use flagstone_model::validate::WarningKind;
 use flagstone_model::workflow::{
-    AbTest, Iteration, IterationStatus, Lifecycle, Rollout, Transition, WorkflowState,
+    AbTest, Iteration, IterationStatus, Lifecycle, Rollout, Transition,
 };
 use jiff::Timestamp;
 use std::path::{Path, PathBuf};
@@ -211,19 +211,10 @@ fn not_found(kind: Kind, config: &Config, file: &Path, name: &str) -> anyhow::Er
     bad_input(format!("{}: no {noun} named {name:?}: expected one of: {known}", file.display()))
 }
 
-/// The reach a rollout serves at `now`: the latest schedule step whose
-/// `from` ≤ now when it is `LIVE`, else its `reach`. Also returns that
-/// step's `from`.
+/// The reach a rollout serves at `now` and the `from` of its step ([`Rollout::reach_at`]).
 fn reach_in_force(r: &Rollout, now: Timestamp) -> (Fraction, Option<&str>) {
-    if r.state != WorkflowState::Live {
-        return (r.reach, None);
-    }
-    r.schedule
-        .iter()
-        .filter_map(|s| Some((s.from.parse::<Timestamp>().ok()?, s)))
-        .filter(|(at, _)| *at <= now)
-        .max_by_key(|(at, _)| *at)
-        .map_or((r.reach, None), |(_, s)| (s.reach, Some(s.from.as_str())))
+    let (reach, step) = r.reach_at(now);
+    (reach, step.map(|s| s.from.as_str()))
 }
 
 fn move_rollout(config: &mut Config, idx: usize, m: &Move<'_>) -> Result<Outcome, String> {
@@ -335,8 +326,9 @@ fn unallocated_warning(t: &AbTest) -> Option<String> {
 
 /// Keeps the test's iterations in step with its lifecycle: `launch` starts
 /// an iteration (the first `not_started` one, else a new one carrying the
-/// test's hypothesis) and `end` stops the running one. Pausing and resuming
-/// stop and restart intake within the same iteration, so they leave it be.
+/// test's hypothesis) and `end` stops the running one. Pausing freezes the
+/// test within the same iteration (it keeps serving its units; see
+/// `flagstone_core::lower`), so pause and resume leave the iteration be.
 fn record_iteration(t: &mut AbTest, transition: Transition, stamp: &str) -> Option<String> {
     let (k, verb) = match transition {
         Transition::Launch => {

@@ -3,7 +3,11 @@
 use serde::Serialize;
 use serde_json::Value;
 
-/// A flag's index in an [`crate::Engine`]; get it once with [`crate::Engine::flag_id`].
+/// A flag's index in one [`crate::Engine`]; get it once with [`crate::Engine::flag_id`].
+///
+/// Ids belong to the engine that gave them: after an [`crate::EngineHandle`]
+/// swap, look flags up again on the new engine (a config change may reorder
+/// flags). Holding the `Arc<Engine>` and its ids together keeps them consistent.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
 pub struct FlagId(pub(crate) u32);
 

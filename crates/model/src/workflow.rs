@@ -413,6 +413,22 @@ impl Lifecycle for AbTest {
 }
 
 impl Rollout {
+    /// The reach the rollout serves at `now` and the schedule step it comes
+    /// from: the latest step whose `from` ≤ now when it is `LIVE`, else (before
+    /// the first step, or when paused, which freezes it) its own `reach`.
+    /// Steps whose `from` is not a valid time are ignored (validation reports them).
+    pub fn reach_at(&self, now: jiff::Timestamp) -> (Fraction, Option<&ScheduleStep>) {
+        if self.state != WorkflowState::Live {
+            return (self.reach, None);
+        }
+        self.schedule
+            .iter()
+            .filter_map(|s| Some((s.from.parse::<jiff::Timestamp>().ok()?, s)))
+            .filter(|(at, _)| *at <= now)
+            .max_by_key(|(at, _)| *at)
+            .map_or((self.reach, None), |(_, s)| (s.reach, Some(s)))
+    }
+
     /// Sets the reach (DRAFT, LIVE or PAUSED) and stamps `updateTime`.
     ///
     /// Returns the previous reach. A decrease is allowed (it is the rollback
