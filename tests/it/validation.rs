@@ -50,6 +50,8 @@ fn kind_name(kind: &ErrorKind) -> &'static str {
         ErrorKind::ValueNotAvailable { .. } => "ValueNotAvailable",
         ErrorKind::Operator { .. } => "Operator",
         ErrorKind::EmptyPath => "EmptyPath",
+        ErrorKind::TooMany { .. } => "TooMany",
+        ErrorKind::TooLong { .. } => "TooLong",
         ErrorKind::NotForScheme { .. } => "NotForScheme",
         _ => "new kind: add a golden case and list it here",
     }
@@ -76,6 +78,8 @@ const ALL_KINDS: &[&str] = &[
     "RangeEnd",
     "ScheduleOrder",
     "SplitTotal",
+    "TooLong",
+    "TooMany",
     "UnknownCriterion",
     "UnknownReference",
     "UnknownVariant",

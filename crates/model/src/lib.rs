@@ -44,6 +44,12 @@
 //! Parsing is bounded: documents of at most 128 MiB, JSON nested at most 256
 //! deep (checked without recursion before deserialising), expressions at
 //! most 64 deep; regexes are compiled with a size limit during validation.
+//! Validation then checks counts and lengths before anything else: at most
+//! 100,000 flags (and as many of each other resource), 1,000 rules and
+//! 1,000 variants per flag, 1,000 criteria per targeting, names of 512 bytes
+//! and attribute names of 1,024 bytes. A config over a count limit gets only
+//! those errors, so refusing it costs one linear pass; a 50 MB config of
+//! 10,000 flags is well inside every limit.
 //! Every bound is in [`limits`]; none of this code panics on input.
 #![deny(missing_docs)]
 

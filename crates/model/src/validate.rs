@@ -220,6 +220,26 @@ pub enum ErrorKind {
     /// An empty attribute name or targeting key selector.
     #[error("expected a non-empty attribute name or dot path")]
     EmptyPath,
+    /// A list longer than its limit in [`crate::limits`].
+    #[error("{count} {what}, over the limit of {limit}")]
+    TooMany {
+        /// What the list holds, plural (`rules`).
+        what: &'static str,
+        /// Its length.
+        count: usize,
+        /// The limit.
+        limit: usize,
+    },
+    /// A name or attribute name longer than its limit in [`crate::limits`].
+    #[error("{what} is {len} bytes, over the limit of {limit}")]
+    TooLong {
+        /// What the string is (`name`, `attribute name`, `criterion id`).
+        what: &'static str,
+        /// Its length in bytes.
+        len: usize,
+        /// The limit.
+        limit: usize,
+    },
 }
 
 /// Something worth a look that does not stop the config.
@@ -384,6 +404,9 @@ impl<'a> Validator<'a> {
     }
 
     fn run(&mut self) {
+        if self.limits() {
+            return;
+        }
         self.collect_names();
         let c = self.config;
         for (i, flag) in c.flags.iter().enumerate() {
@@ -1249,6 +1272,28 @@ impl<'a> Validator<'a> {
                 cycle.first().and_then(|&n| self.graph.paths.get(n)).cloned().unwrap_or_default();
             self.error(path, ErrorKind::Cycle { cycle: names });
         }
+    }
+}
+
+impl Validator<'_> {
+    /// Reports every count and length limit the config goes over, and whether a count limit
+    /// is among them: validation then stops there, since the rest of it costs time in
+    /// proportion to exactly what the limit refuses.
+    fn limits(&mut self) -> bool {
+        use crate::limits::Violation;
+        let mut over_count = false;
+        for violation in crate::limits::violations(self.config) {
+            match violation {
+                Violation::TooMany { path, what, count, limit } => {
+                    over_count = true;
+                    self.error(path, ErrorKind::TooMany { what, count, limit });
+                }
+                Violation::TooLong { path, what, len, limit } => {
+                    self.error(path, ErrorKind::TooLong { what, len, limit });
+                }
+            }
+        }
+        over_count
     }
 }
 
