@@ -1556,7 +1556,7 @@ fn bayesian_metric(
             let mut tr = TreatmentResult {
                 treatment_id: name_of(req, vi),
                 mean: finite(post.mean()),
-                credible_interval: Some(CredibleInterval { lower: lo, upper: hi }),
+                credible_interval: finite_interval(lo, hi),
                 p_best: p_best.get(vi).copied().and_then(finite),
                 p_beat_control: None,
                 expected_loss: None,
@@ -1574,21 +1574,27 @@ fn bayesian_metric(
                 };
                 tr.p_beat_control = finite(if increase_good { p_greater } else { 1.0 - p_greater });
                 tr.expected_loss = finite(loss);
-                tr.relative_differences.push(RelativeDifference {
-                    from_treatment_id: req.control.clone(),
-                    lower: rl,
-                    upper: rh,
-                });
+                tr.relative_differences.extend(finite_interval(rl, rh).map(|ci| {
+                    RelativeDifference {
+                        from_treatment_id: req.control.clone(),
+                        lower: ci.lower,
+                        upper: ci.upper,
+                    }
+                }));
                 let mut row = blank(vi);
                 row.control_mean = finite(control.mean());
                 row.treatment_mean = finite(post.mean());
                 let diff = post.mean() - control.mean();
                 let sd = (post.variance() + control.variance()).sqrt();
+                let (abs_ci, rel_ci) = (finite_interval(dl, dh), finite_interval(rl, rh));
+                if abs_ci.is_none() || rel_ci.is_none() {
+                    row.undefined_reason = Some(UndefinedReason::Unresolved.to_string());
+                }
                 row.absolute = IntervalResult {
                     estimate: finite(diff),
                     std_err: finite(sd),
-                    ci_lower: finite(dl),
-                    ci_upper: finite(dh),
+                    ci_lower: abs_ci.map(|ci| ci.lower),
+                    ci_upper: abs_ci.map(|ci| ci.upper),
                 };
                 let cm = control.mean();
                 row.relative = IntervalResult {
@@ -1598,10 +1604,13 @@ fn bayesian_metric(
                             + post.mean().powi(2) * control.variance() / cm.powi(4))
                         .sqrt(),
                     ),
-                    ci_lower: finite(rl),
-                    ci_upper: finite(rh),
+                    ci_lower: rel_ci.map(|ci| ci.lower),
+                    ci_upper: rel_ci.map(|ci| ci.upper),
                 };
-                row.status = bayes_status(m, Some(dl), Some(dh), cm);
+                row.status = match abs_ci {
+                    Some(ci) => bayes_status(m, Some(ci.lower), Some(ci.upper), cm),
+                    None => Status::Undefined,
+                };
                 comparisons.push(row);
             }
             treatment_results.push(tr);
@@ -1627,9 +1636,9 @@ fn bayesian_metric(
             let mut tr = TreatmentResult {
                 treatment_id: name_of(req, vi),
                 mean: post.and_then(|p| finite(p.mean)),
-                credible_interval: post.filter(|p| p.sd > 0.0).map(|p| {
+                credible_interval: post.filter(|p| p.sd > 0.0).and_then(|p| {
                     let (lower, upper) = p.interval(alpha);
-                    CredibleInterval { lower, upper }
+                    finite_interval(lower, upper)
                 }),
                 p_best: p_best.as_ref().and_then(|v| v.get(vi).copied()).and_then(finite),
                 p_beat_control: None,
@@ -1685,11 +1694,13 @@ fn bayesian_metric(
                         };
                         tr.p_beat_control = finite(oriented.prob_positive());
                         tr.expected_loss = finite(oriented.expected_shortfall_below_zero());
-                        tr.relative_differences.push(RelativeDifference {
-                            from_treatment_id: req.control.clone(),
-                            lower: rl,
-                            upper: rh,
-                        });
+                        tr.relative_differences.extend(finite_interval(rl, rh).map(|ci| {
+                            RelativeDifference {
+                                from_treatment_id: req.control.clone(),
+                                lower: ci.lower,
+                                upper: ci.upper,
+                            }
+                        }));
                     }
                 }
                 _ => {
@@ -1726,6 +1737,14 @@ fn bayesian_metric(
 }
 
 /// Status from a credible interval of the absolute difference.
+/// An interval whose ends are both finite and in order, or none: a posterior too wide or too
+/// far out for `f64` (sums near 1e308, counts near 2^64) has no reportable interval, and the
+/// contract's `lower` and `upper` are numbers, never NaN, infinite or reversed.
+fn finite_interval(lower: f64, upper: f64) -> Option<CredibleInterval> {
+    (lower.is_finite() && upper.is_finite() && lower <= upper)
+        .then_some(CredibleInterval { lower, upper })
+}
+
 fn bayes_status(
     m: &Metric<'_>,
     lower: Option<f64>,
@@ -1845,6 +1864,37 @@ mod tests {
             out["results"][0]["comparisons"][0]["status"],
             "METRIC_RESULT_STATUS_SIGNIFICANT_NEGATIVE"
         );
+    }
+
+    #[test]
+    fn extreme_posteriors_give_undefined_intervals_never_reversed_or_infinite() {
+        // Found by the analyze_request fuzzer: counts near 2^64 sent the interval search
+        // past f64 ([7.1e45, -1]), and an infinite posterior sd gave [-inf, inf].
+        let out = check(
+            r#""method": "bayesian","#,
+            &["c", "t"],
+            &[binary_metric("m", "", &[("c", u64::MAX, u64::MAX), ("t", (1 << 53) + 1, 98)])],
+        );
+        let cmp = &out["results"][0]["comparisons"][0];
+        assert_eq!(cmp["status"], "METRIC_RESULT_STATUS_UNDEFINED");
+        assert_eq!(cmp["absolute"]["ciLower"], serde_json::Value::Null);
+        assert!(cmp["undefinedReason"].as_str().is_some_and(|r| r.contains("too extreme")));
+        for t in out["results"][0]["treatmentResults"].as_array().unwrap() {
+            for d in t["relativeDifferences"].as_array().unwrap() {
+                assert!(d["lower"].as_f64().unwrap() <= d["upper"].as_f64().unwrap(), "{d}");
+            }
+            if let Some(ci) = t["credibleInterval"].as_object() {
+                assert!(ci["lower"].as_f64().unwrap() <= ci["upper"].as_f64().unwrap(), "{t}");
+            }
+        }
+        let huge = r#"{"id": "r", "type": "mean", "data": {
+            "c": {"n": 2, "sum": 1e300, "sumSquares": 1e308},
+            "t": {"n": 2, "sum": -1e300, "sumSquares": 1e308}}}"#;
+        let out = check(r#""method": "bayesian","#, &["c", "t"], &[huge.to_owned()]);
+        for t in out["results"][0]["treatmentResults"].as_array().unwrap() {
+            let ci = &t["credibleInterval"];
+            assert!(ci.is_null() || (ci["lower"].is_number() && ci["upper"].is_number()), "{t}");
+        }
     }
 
     #[test]

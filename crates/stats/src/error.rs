@@ -69,6 +69,9 @@ pub enum UndefinedReason {
     MissingData,
     /// The requested power cannot be reached with any effect inside the metric's range.
     PowerUnreachable,
+    /// A posterior is too extreme (counts near 2^64, sums near 1e308) for its interval to be
+    /// resolved in `f64`.
+    Unresolved,
 }
 
 impl UndefinedReason {
@@ -88,6 +91,7 @@ impl UndefinedReason {
             UndefinedReason::PowerUnreachable => {
                 "requested power is unreachable at this sample size"
             }
+            UndefinedReason::Unresolved => "the posterior is too extreme to resolve in f64",
         }
     }
 }
