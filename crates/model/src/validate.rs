@@ -271,6 +271,16 @@ pub enum WarningKind {
         /// The id.
         id: String,
     },
+    /// An exclusive segment or A/B test without allocated ranges: until
+    /// `flagstone allocate` gives it some, it holds the units below its
+    /// proportion, which may be the units of what it is exclusive with.
+    #[error(
+        "exclusive with {other} but not allocated: run `flagstone allocate`; until then they may share units"
+    )]
+    NotAllocated {
+        /// A segment or A/B test it is exclusive with.
+        other: String,
+    },
 }
 
 /// Validates a parsed config and reports every problem at once.
@@ -434,6 +444,7 @@ impl<'a> Validator<'a> {
         self.rollouts();
         self.abtests();
         self.experiments();
+        self.exclusivity();
         self.cycles();
     }
 
@@ -643,6 +654,26 @@ impl<'a> Validator<'a> {
     }
 
     fn rule(&mut self, path: &str, flag: &str, rule: &Rule) {
+        if let Some(m) = &rule.materialization_spec {
+            // Stores key on "{materialization}:{unit}" (Redis) or with a control
+            // character (redb): names without either keep keys unambiguous.
+            let bad = |n: &str| n.contains(':') || n.chars().any(char::is_control);
+            for (field, name) in [
+                ("readMaterialization", &m.read_materialization),
+                ("writeMaterialization", &m.write_materialization),
+            ] {
+                if bad(name) {
+                    self.error(
+                        format!("{path}.materializationSpec.{field}"),
+                        ErrorKind::InvalidName {
+                            name: name.clone(),
+                            expected: "a materialization name without ':' or control characters"
+                                .into(),
+                        },
+                    );
+                }
+            }
+        }
         self.path_name(&format!("{path}.targetingKeySelector"), &rule.targeting_key_selector);
         let spec = &rule.assignment_spec;
         let spath = format!("{path}.assignmentSpec");
@@ -1261,6 +1292,50 @@ impl<'a> Validator<'a> {
     fn percentage(&mut self, path: &str, value: f64) {
         if !(0.0..=1.0).contains(&value) {
             self.error(path, ErrorKind::OutOfUnitInterval { what: "percentage", value });
+        }
+    }
+
+    /// Warns about exclusive segments and A/B tests that have no ranges yet.
+    fn exclusivity(&mut self) {
+        use crate::segment::SegmentState;
+        use crate::workflow::WorkflowState;
+        let c = self.config;
+        // (path, name, allocation, has ranges, holds units)
+        let mut items = Vec::new();
+        for (i, s) in c.segments.iter().enumerate() {
+            let holds = s.state != SegmentState::Archived;
+            items.push((
+                format!("segments[{i}]"),
+                &s.name,
+                &s.allocation,
+                !s.allocated_ranges.is_empty(),
+                holds,
+            ));
+        }
+        for (i, t) in c.abtests.iter().enumerate() {
+            let holds = t.state != WorkflowState::Ended;
+            items.push((
+                format!("abtests[{i}]"),
+                &t.name,
+                &t.allocation,
+                !t.allocated_ranges.is_empty(),
+                holds,
+            ));
+        }
+        items.retain(|(_, _, a, _, holds)| {
+            *holds && !(a.exclusivity_tags.is_empty() && a.exclusive_to.is_empty())
+        });
+        for (path, _, allocation, ranged, _) in &items {
+            if *ranged {
+                continue;
+            }
+            let other = items
+                .iter()
+                .find(|(p, _, a, _, _)| p != path && allocation.is_exclusive_with(a))
+                .map(|(_, name, _, _, _)| (*name).clone());
+            if let Some(other) = other {
+                self.warn(format!("{path}.allocation"), WarningKind::NotAllocated { other });
+            }
         }
     }
 
