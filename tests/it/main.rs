@@ -10,6 +10,7 @@
 
 mod alloc;
 mod conformance;
+mod fuzz_replay;
 mod handle;
 mod reference;
 mod references;
