@@ -17,5 +17,6 @@ mod references;
 mod roundtrip;
 mod schemes;
 mod spec;
+mod stress;
 mod validation;
 mod workflows;
