@@ -122,6 +122,34 @@ impl Version {
 /// Parses the lenient form, or `None`. Builds the `semver::Version` from its parts, so padding needs no
 /// intermediate string.
 fn parse_lenient(text: &str) -> Option<semver::Version> {
+    let p = parts(text)?;
+    // `parts` has checked the identifiers; `semver` stores them.
+    let pre = if p.pre.is_empty() {
+        semver::Prerelease::EMPTY
+    } else {
+        semver::Prerelease::new(p.pre).ok()?
+    };
+    let build = if p.build.is_empty() {
+        semver::BuildMetadata::EMPTY
+    } else {
+        semver::BuildMetadata::new(p.build).ok()?
+    };
+    Some(semver::Version { major: p.major, minor: p.minor, patch: p.patch, pre, build })
+}
+
+/// The parts of a lenient version, borrowed: the one grammar behind
+/// [`Version::parse`] and [`VersionRef::parse`].
+struct Parts<'a> {
+    major: u64,
+    minor: u64,
+    patch: u64,
+    /// Empty for none.
+    pre: &'a str,
+    /// Empty for none.
+    build: &'a str,
+}
+
+fn parts(text: &str) -> Option<Parts<'_>> {
     let text = text.strip_prefix(['v', 'V']).unwrap_or(text);
     // The core numbers never contain `-` or `+`, and the pre-release never contains `+`, so the first
     // `+` starts the build metadata and the first `-` before it starts the pre-release.
@@ -133,7 +161,6 @@ fn parse_lenient(text: &str) -> Option<semver::Version> {
         Some((core, pre)) => (core, Some(pre)),
         None => (text, None),
     };
-
     let mut numbers = core.split('.');
     let major = number(numbers.next()?)?;
     let minor = numbers.next().map_or(Some(0), number)?;
@@ -141,20 +168,18 @@ fn parse_lenient(text: &str) -> Option<semver::Version> {
     if numbers.next().is_some() {
         return None;
     }
-
-    // `semver` accepts an empty string as "no pre-release" / "no build"; after a `-` or `+` it is an
-    // empty part, which SemVer forbids.
+    // After a `-` or `+` an empty part is an error (SemVer forbids empty identifiers).
     let pre = match pre {
-        None => semver::Prerelease::EMPTY,
-        Some("") => return None,
-        Some(pre) => semver::Prerelease::new(pre).ok()?,
+        None => "",
+        Some(pre) if identifiers_valid(pre, true) => pre,
+        Some(_) => return None,
     };
     let build = match build {
-        None => semver::BuildMetadata::EMPTY,
-        Some("") => return None,
-        Some(build) => semver::BuildMetadata::new(build).ok()?,
+        None => "",
+        Some(build) if identifiers_valid(build, false) => build,
+        Some(_) => return None,
     };
-    Some(semver::Version { major, minor, patch, pre, build })
+    Some(Parts { major, minor, patch, pre, build })
 }
 
 /// A SemVer numeric part: ASCII digits without a leading zero (`u64::from_str` alone would also take a
@@ -183,31 +208,8 @@ pub struct VersionRef<'a> {
 impl<'a> VersionRef<'a> {
     /// Parses `text` exactly as [`Version::parse`] does; `None` when it would fail.
     pub fn parse(text: &'a str) -> Option<VersionRef<'a>> {
-        let text = text.strip_prefix(['v', 'V']).unwrap_or(text);
-        let (text, build) = match text.split_once('+') {
-            Some((text, build)) => (text, Some(build)),
-            None => (text, None),
-        };
-        let (core, pre) = match text.split_once('-') {
-            Some((core, pre)) => (core, Some(pre)),
-            None => (text, None),
-        };
-        let mut numbers = core.split('.');
-        let major = number(numbers.next()?)?;
-        let minor = numbers.next().map_or(Some(0), number)?;
-        let patch = numbers.next().map_or(Some(0), number)?;
-        if numbers.next().is_some() {
-            return None;
-        }
-        let pre = match pre {
-            None => "",
-            Some(pre) if identifiers_valid(pre, true) => pre,
-            Some(_) => return None,
-        };
-        if build.is_some_and(|b| !identifiers_valid(b, false)) {
-            return None;
-        }
-        Some(VersionRef { major, minor, patch, pre })
+        let p = parts(text)?;
+        Some(VersionRef { major: p.major, minor: p.minor, patch: p.patch, pre: p.pre })
     }
 
     /// SemVer 2.0.0 precedence against a parsed version (build metadata ignored).
