@@ -1,20 +1,20 @@
-//! The third-party conformance cases of `../shared/conformance` (issue #8).
+//! The third-party conformance cases of `tests/data/conformance` (its README says where they come from).
 //!
 //! Every case of `conditions.jsonl` and `compound.jsonl` is mapped onto Flagstone criteria by
 //! `flagstone-conformance`, evaluated, and compared with the source engine's result. A mismatch
 //! must be listed with its policy reason in `tests/conformance/differences.toml`, and every entry
 //! there must still be true. The report (per source and operator) is printed with `--nocapture`
 //! and written to `conformance-report.txt` in the target directory;
-//! `flagstone conformance --cases ../shared/conformance` prints the same report.
+//! `flagstone conformance --cases tests/data/conformance` prints the same report.
 
 use flagstone_conformance::case::{CASE_FILES, parse_cases};
 use flagstone_conformance::differences::Differences;
 use flagstone_tests::workspace_root;
 use std::path::PathBuf;
 
-/// `shared/` lies beside the repository, in CI and on developer machines alike.
+/// The corpus is part of the repository.
 fn cases_dir() -> PathBuf {
-    workspace_root().join("..").join("shared").join("conformance")
+    workspace_root().join("tests").join("data").join("conformance")
 }
 
 fn differences_file() -> PathBuf {
@@ -35,7 +35,7 @@ fn third_party_cases_pass_or_are_documented_differences() {
         let path = dir.join(file);
         let text = std::fs::read_to_string(&path).unwrap_or_else(|e| {
             panic!(
-                "cannot read conformance cases {} ({e}): the conformance suite needs shared/conformance beside the repository",
+                "cannot read conformance cases {} ({e}): the conformance corpus is part of the repository",
                 path.display()
             )
         });

@@ -1,14 +1,14 @@
 //! Compatibility bucketing schemes through the engine: every Unleash and
-//! flagd (fractional v2) vector of the shared conformance corpus, as a rule
+//! flagd (fractional v2) vector of the conformance corpus, as a rule
 //! with `assignmentSpec.scheme`, puts the unit where the source put it.
 
 use flagstone_core::{Engine, EvaluationContext, Reason};
 use serde_json::{Value, json};
 
 fn corpus() -> Vec<Value> {
-    let path = flagstone_tests::workspace_root().join("../shared/conformance/bucketing.jsonl");
+    let path = flagstone_tests::workspace_root().join("tests/data/conformance/bucketing.jsonl");
     let text = std::fs::read_to_string(&path).unwrap_or_else(|e| {
-        panic!("{}: {e} (the shared conformance corpus must sit beside the repo)", path.display())
+        panic!("{}: {e} (the conformance corpus is part of the repository)", path.display())
     });
     text.lines().map(|l| serde_json::from_str(l).unwrap()).collect()
 }

@@ -17,7 +17,7 @@ const DEFAULT_DIFFERENCES: &str = "tests/conformance/differences.toml";
 /// Arguments of `flagstone conformance`.
 #[derive(Debug, Args)]
 pub struct ConformanceArgs {
-    /// The directory with `conditions.jsonl` and `compound.jsonl` (`../shared/conformance`).
+    /// The directory with `conditions.jsonl` and `compound.jsonl` (`tests/data/conformance` in the repository).
     #[arg(long)]
     cases: PathBuf,
     /// The documented differences [default: tests/conformance/differences.toml, when present].

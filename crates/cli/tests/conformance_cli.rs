@@ -1,4 +1,4 @@
-//! `flagstone conformance` over the shared cases (`../shared/conformance`, beside the repository).
+//! `flagstone conformance` over the third-party cases in `tests/data/conformance`.
 
 /// Helpers; inside `cfg(test)` so that they may panic like the tests they serve.
 #[cfg(test)]
@@ -6,7 +6,7 @@ mod support {
     use std::path::Path;
     use std::process::{Command, Output};
 
-    /// Runs `flagstone` from the workspace root, where `../shared` lies beside the repository.
+    /// Runs `flagstone` from the workspace root.
     pub fn flagstone(args: &[&str]) -> Output {
         Command::new(env!("CARGO_BIN_EXE_flagstone"))
             .args(args)
@@ -20,7 +20,7 @@ use support::flagstone;
 
 #[test]
 fn reports_every_source_with_the_checked_in_differences() {
-    let out = flagstone(&["conformance", "--cases", "../shared/conformance"]);
+    let out = flagstone(&["conformance", "--cases", "tests/data/conformance"]);
     let stdout = String::from_utf8_lossy(&out.stdout);
     assert_eq!(out.status.code(), Some(0), "{stdout}\n{}", String::from_utf8_lossy(&out.stderr));
     assert!(stdout.starts_with("Flagstone conformance: "), "{stdout}");
@@ -44,7 +44,7 @@ fn mismatches_without_a_documented_reason_fail() {
     let out = flagstone(&[
         "conformance",
         "--cases",
-        "../shared/conformance",
+        "tests/data/conformance",
         "--differences",
         "/dev/null",
     ]);

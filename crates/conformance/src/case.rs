@@ -1,4 +1,4 @@
-//! The neutral case format of `shared/conformance` (its README, "Neutral case format").
+//! The neutral case format of `tests/data/conformance` (its README, "Neutral case format").
 //!
 //! A case is one condition (a leaf, or an `all` / `any` / `none` / `not` tree of leaves), a
 //! context and the boolean the source engine gives. Parsing is strict about what the mapping

@@ -1,4 +1,4 @@
-//! Flagstone against the field: the third-party evaluation cases of `shared/conformance`
+//! Flagstone against the field: the third-party evaluation cases of `tests/data/conformance`
 //! (Unleash, flagd, Eppo, GrowthBook, LaunchDarkly) mapped onto Flagstone criteria, evaluated,
 //! and compared with what each source engine gives.
 //!

@@ -732,10 +732,10 @@ mod tests {
         expected_variant: Option<String>,
     }
 
-    /// The shared conformance corpus, beside the repository (`../shared/conformance` from its root).
+    /// The third-party conformance corpus, `tests/data/conformance` of the repository.
     fn conformance_path(file: &str) -> std::path::PathBuf {
         std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
-            .join("../../../shared/conformance")
+            .join("../../tests/data/conformance")
             .join(file)
     }
 
@@ -743,8 +743,8 @@ mod tests {
         let path = conformance_path(file);
         std::fs::read_to_string(&path).unwrap_or_else(|err| {
             panic!(
-                "cannot read the conformance corpus at {}: {err}; CI checks out `shared/` beside the \
-                 repository, and this test must not pass without it",
+                "cannot read the conformance corpus at {}: {err}; it is part of the repository, \
+                 and this test must not pass without it",
                 path.display()
             )
         })

@@ -562,15 +562,15 @@ mod tests {
         semver::Version::parse(&format!("{core}{padding}{rest}")).ok()
     }
 
-    /// The shared conformance corpus, beside the repository (`../shared/conformance` from its root).
+    /// The third-party conformance corpus, `tests/data/conformance` of the repository.
     fn read_conformance(file: &str) -> String {
         let path = std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
-            .join("../../../shared/conformance")
+            .join("../../tests/data/conformance")
             .join(file);
         std::fs::read_to_string(&path).unwrap_or_else(|err| {
             panic!(
-                "cannot read the conformance corpus at {}: {err}; CI checks out `shared/` beside the \
-                 repository, and this test must not pass without it",
+                "cannot read the conformance corpus at {}: {err}; it is part of the repository, \
+                 and this test must not pass without it",
                 path.display()
             )
         })
@@ -598,7 +598,7 @@ mod tests {
         ),
     ];
 
-    /// Every `semver_{eq,neq,lt,lte,gt,gte}` case of the LaunchDarkly and flagd suites in the shared
+    /// Every `semver_{eq,neq,lt,lte,gt,gte}` case of the LaunchDarkly and flagd suites in the
     /// conformance corpus agrees with this module's policy, except the listed differences.
     #[test]
     fn conformance_semver_launchdarkly_flagd() {
