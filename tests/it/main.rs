@@ -9,6 +9,7 @@
 )]
 
 mod alloc;
+mod cloudbees_docs;
 mod conformance;
 mod fuzz_replay;
 mod handle;

@@ -2,6 +2,7 @@
 
 use flagstone_model::experiment::{
     Experiment, ExperimentCondition, ExperimentValue, Platform, ScheduledPart, SplitPart,
+    StringOrList,
 };
 use flagstone_model::flag::{
     Assignment, AssignmentSpec, BucketRange, Flag, FlagState, Outcome, Rule, Variant,
@@ -39,11 +40,10 @@ fn scalar() -> impl Strategy<Value = Value> {
 
 fn attribute_rule() -> impl Strategy<Value = AttributeRule> {
     let leaf = prop_oneof![
-        (scalar(), any::<bool>()).prop_map(|(value, case_insensitive)| AttributeRule::Eq(EqRule {
-            value,
-            case_insensitive
-        })),
-        (prop::collection::vec(scalar(), 0..4), any::<bool>()).prop_map(
+        (scalar(), any::<Option<bool>>()).prop_map(|(value, case_insensitive)| AttributeRule::Eq(
+            EqRule { value, case_insensitive }
+        )),
+        (prop::collection::vec(scalar(), 0..4), any::<Option<bool>>()).prop_map(
             |(values, case_insensitive)| AttributeRule::Set(SetRule { values, case_insensitive })
         ),
         (-100f64..100.0, 0f64..100.0, any::<bool>()).prop_map(|(lo, span, incl)| {
@@ -52,18 +52,20 @@ fn attribute_rule() -> impl Strategy<Value = AttributeRule> {
                 end: Some(Bound { value: Value::NumberValue(lo + span), inclusive: !incl }),
             })
         }),
-        ("[a-z@.]{0,6}", any::<bool>()).prop_map(|(value, case_insensitive)| {
+        ("[a-z@.]{0,6}", any::<Option<bool>>()).prop_map(|(value, case_insensitive)| {
             AttributeRule::StartsWith(StringRule { value, case_insensitive })
         }),
-        ("[a-z@.]{0,6}", any::<bool>()).prop_map(|(value, case_insensitive)| {
+        ("[a-z@.]{0,6}", any::<Option<bool>>()).prop_map(|(value, case_insensitive)| {
             AttributeRule::EndsWith(StringRule { value, case_insensitive })
         }),
-        ("[a-z@.]{0,6}", any::<bool>()).prop_map(|(value, case_insensitive)| {
+        ("[a-z@.]{0,6}", any::<Option<bool>>()).prop_map(|(value, case_insensitive)| {
             AttributeRule::Contains(StringRule { value, case_insensitive })
         }),
-        ("[a-z]{1,4}(\\.[a-z]+)?\\$?", any::<bool>()).prop_map(|(pattern, case_insensitive)| {
-            AttributeRule::Regex(RegexRule { pattern, case_insensitive })
-        }),
+        ("[a-z]{1,4}(\\.[a-z]+)?\\$?", any::<Option<bool>>()).prop_map(
+            |(pattern, case_insensitive)| {
+                AttributeRule::Regex(RegexRule { pattern, case_insensitive })
+            }
+        ),
     ];
     leaf.prop_recursive(2, 4, 1, |inner| {
         prop_oneof![
@@ -398,6 +400,7 @@ fn config() -> impl Strategy<Value = Config> {
         });
         let experiment = (0u32..=100, any::<bool>()).prop_map(move |(pct, enabled)| Experiment {
             kind: Some("experiment".into()),
+            api_version: Some("1.0".into()),
             flag: "exp".into(),
             name: "e".into(),
             description: String::new(),
@@ -406,6 +409,7 @@ fn config() -> impl Strategy<Value = Config> {
             stickiness_property: "rox.distinct_id".into(),
             platforms: vec![Platform {
                 name: "Android".into(),
+                flag: None,
                 conditions: vec![],
                 value: Some(ExperimentValue::Single(serde_json::json!(false))),
             }],
@@ -419,13 +423,10 @@ fn config() -> impl Strategy<Value = Config> {
                     version: None,
                     property: None,
                     value: ExperimentValue::Split(vec![
-                        SplitPart {
-                            option: serde_json::json!(true),
-                            percentage: f64::from(pct) / 100.0,
-                        },
+                        SplitPart { option: serde_json::json!(true), percentage: f64::from(pct) },
                         SplitPart {
                             option: serde_json::json!(false),
-                            percentage: 1.0 - f64::from(pct) / 100.0,
+                            percentage: 100.0 - f64::from(pct),
                         },
                     ]),
                 },
@@ -436,13 +437,13 @@ fn config() -> impl Strategy<Value = Config> {
                     property: None,
                     value: ExperimentValue::Schedule(vec![ScheduledPart {
                         from: "2026-01-01T00:00:00Z".into(),
-                        percentage: f64::from(pct) / 100.0,
+                        percentage: f64::from(pct),
                         option: None,
                     }]),
                 },
             ],
             value: Some(ExperimentValue::Single(serde_json::json!(true))),
-            labels: vec![],
+            labels: StringOrList::default(),
         });
         (flags, segments, groups, rollout, abtest, experiment).prop_map(
             |(flags, segments, target_groups, r, t, e)| Config {

@@ -383,7 +383,7 @@ fn value_of(engine: &Engine, flag: &str, ctx: &Value) -> Option<Value> {
 fn cloudbees_fifty_percent_split() {
     let e = cloudbees(
         json!({"flag": "default.showBanner", "value": [
-            {"option": true, "percentage": 0.5}, {"option": false, "percentage": 0.5}
+            {"option": true, "percentage": 50}, {"option": false, "percentage": 50}
         ]}),
         json!([]),
     );
@@ -410,7 +410,7 @@ fn cloudbees_qa_and_beta_users_on_version_3_0_1_or_later() {
         json!({
             "flag": "default.newCheckout",
             "conditions": [{
-                "group": {"operator": "or", "names": ["QA", "Beta Users"]},
+                "group": {"operator": "or", "name": ["QA", "Beta Users"]},
                 "version": {"operator": "semver-gte", "semver": "3.0.1"},
                 "value": true
             }],

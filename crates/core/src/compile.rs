@@ -409,13 +409,13 @@ impl<'a> Compiler<'a> {
             };
         Some(match rule {
             AttributeRule::Eq(r) => match &r.value {
-                Value::StringValue(s) if r.case_insensitive => {
+                Value::StringValue(s) if rule.is_case_insensitive() => {
                     return regex(self, literal_pattern("^", s, "$"), path);
                 }
                 v => self.scalar_eq(v, &format!("{path}.eqRule.value"))?,
             },
             AttributeRule::Set(r) => {
-                AttrMatcher::Set(Box::new(self.set(&r.values, r.case_insensitive, path)?))
+                AttrMatcher::Set(Box::new(self.set(&r.values, rule.is_case_insensitive(), path)?))
             }
             AttributeRule::Range(r) => {
                 let lo = r.start.as_ref().map(|b| (&b.value, b.inclusive));
@@ -447,13 +447,13 @@ impl<'a> Compiler<'a> {
                     }
                 }
             }
-            AttributeRule::StartsWith(r) if r.case_insensitive => {
+            AttributeRule::StartsWith(r) if rule.is_case_insensitive() => {
                 return regex(self, literal_pattern("^", &r.value, ""), path);
             }
-            AttributeRule::EndsWith(r) if r.case_insensitive => {
+            AttributeRule::EndsWith(r) if rule.is_case_insensitive() => {
                 return regex(self, literal_pattern("", &r.value, "$"), path);
             }
-            AttributeRule::Contains(r) if r.case_insensitive => {
+            AttributeRule::Contains(r) if rule.is_case_insensitive() => {
                 return regex(self, literal_pattern("", &r.value, ""), path);
             }
             AttributeRule::StartsWith(r) => AttrMatcher::StartsWith(r.value.as_str().into()),
@@ -462,7 +462,7 @@ impl<'a> Compiler<'a> {
             AttributeRule::Regex(r) => {
                 return regex(
                     self,
-                    build_regex(&r.pattern, r.case_insensitive),
+                    build_regex(&r.pattern, rule.is_case_insensitive()),
                     &format!("{path}.regexRule.pattern"),
                 );
             }

@@ -21,7 +21,7 @@
 //! - A CloudBees experiment becomes flag `flags/{flag}` with one variant per
 //!   available value and one segment and rule per condition, platforms first;
 //!   the experiment's `value` is a final rule for everyone. Splits and
-//!   schedules use 10,000 buckets; units outside the percentages fall through
+//!   schedules (percentages in `[0, 100]`) use 10,000 buckets; units outside the percentages fall through
 //!   to the next condition. `enabled: false` gives no rules (client default).
 //!
 //! Shares become buckets by rounding to the nearest bucket
@@ -30,7 +30,8 @@
 
 use flagstone_model::Config;
 use flagstone_model::experiment::{
-    Experiment, ExperimentCondition, ExperimentValue, PLATFORM_ATTRIBUTE, variant_id_for_value,
+    Experiment, ExperimentCondition, ExperimentValue, PLATFORM_ATTRIBUTE, WHOLE_PERCENTAGE,
+    variant_id_for_value,
 };
 use flagstone_model::flag::{
     Assignment, AssignmentSpec, BucketRange, Flag, FlagState, Outcome, Rule, Variant,
@@ -276,7 +277,7 @@ fn lower_experiment(e: &Experiment, path: String, out: &mut Lowered) {
                         attribute_name: PLATFORM_ATTRIBUTE.to_owned(),
                         rule: AttributeRule::Eq(EqRule {
                             value: Value::StringValue(name.to_owned()),
-                            case_insensitive: false,
+                            case_insensitive: None,
                         }),
                     }),
                 );
@@ -286,7 +287,7 @@ fn lower_experiment(e: &Experiment, path: String, out: &mut Lowered) {
                     criteria.insert("dependency".to_owned(), Criterion::Dependency(d.clone()));
                 }
                 if let Some(g) = &c.group {
-                    criteria.insert("group".to_owned(), Criterion::Group(g.clone()));
+                    criteria.insert("group".to_owned(), Criterion::Group(g.criterion()));
                 }
                 if let Some(v) = &c.version {
                     criteria.insert("version".to_owned(), Criterion::Version(v.clone()));
@@ -325,7 +326,7 @@ fn experiment_assignments(value: &ExperimentValue) -> (u32, Vec<Assignment>, Opt
         ExperimentValue::Split(parts) => {
             // The percentages and what they leave over (which falls through), split as weights.
             let mut weights: Vec<f64> = parts.iter().map(|p| p.percentage).collect();
-            weights.push((1.0 - weights.iter().sum::<f64>()).max(0.0));
+            weights.push((WHOLE_PERCENTAGE - weights.iter().sum::<f64>()).max(0.0));
             let ranges = split(&weights, WORKFLOW_BUCKETS);
             let mut assignments: Vec<Assignment> = parts
                 .iter()
@@ -351,7 +352,8 @@ fn experiment_assignments(value: &ExperimentValue) -> (u32, Vec<Assignment>, Opt
                 steps: steps
                     .iter()
                     .filter_map(|s| {
-                        let buckets = Fraction::new(s.percentage)?.buckets_of(WORKFLOW_BUCKETS);
+                        let share = Fraction::new(s.percentage / WHOLE_PERCENTAGE)?;
+                        let buckets = share.buckets_of(WORKFLOW_BUCKETS);
                         Some((s.from.parse().ok()?, buckets))
                     })
                     .collect(),

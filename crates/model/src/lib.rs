@@ -34,7 +34,6 @@
 //! # Decisions where DESIGN is silent
 //! - Shares become buckets by rounding to the nearest bucket
 //!   ([`fraction::Fraction::buckets_of`]).
-//! - CloudBees split and schedule percentages are fractions in `[0, 1]`.
 //! - A scheduled reach lower than the step before is a warning, not an error
 //!   (it is the rollback path).
 //! - Target groups combine their conditions with `and` or `or`; `not` is

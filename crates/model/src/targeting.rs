@@ -146,9 +146,9 @@ pub enum AttributeRule {
 pub struct EqRule {
     /// The value to compare with.
     pub value: Value,
-    /// Compare strings without regard to case (Unicode simple case folding).
-    #[serde(default, skip_serializing_if = "is_false")]
-    pub case_insensitive: bool,
+    /// Compare strings without regard to case (Unicode simple case folding); absent is false.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub case_insensitive: Option<bool>,
 }
 
 /// `setRule`.
@@ -157,9 +157,9 @@ pub struct EqRule {
 pub struct SetRule {
     /// The accepted values.
     pub values: Vec<Value>,
-    /// Compare strings without regard to case.
-    #[serde(default, skip_serializing_if = "is_false")]
-    pub case_insensitive: bool,
+    /// Compare strings without regard to case; absent is false.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub case_insensitive: Option<bool>,
 }
 
 /// `rangeRule`: at most one start bound and at most one end bound, at least one of them.
@@ -187,9 +187,9 @@ pub struct Bound {
 pub struct StringRule {
     /// The string to look for.
     pub value: String,
-    /// Compare without regard to case.
-    #[serde(default, skip_serializing_if = "is_false")]
-    pub case_insensitive: bool,
+    /// Compare without regard to case; absent is false.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub case_insensitive: Option<bool>,
 }
 
 /// `regexRule`.
@@ -198,9 +198,9 @@ pub struct StringRule {
 pub struct RegexRule {
     /// A pattern in Rust `regex` syntax, searched unanchored.
     pub pattern: String,
-    /// Match without regard to case.
-    #[serde(default, skip_serializing_if = "is_false")]
-    pub case_insensitive: bool,
+    /// Match without regard to case; absent is false.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub case_insensitive: Option<bool>,
 }
 
 /// The inner rule of `anyRule` / `allRule`: `{"rule": AttributeRule}`.
@@ -430,11 +430,11 @@ pub enum DependencyExpectation {
 // ---- wire forms: "exactly one of" shapes become enums with a clear error ----
 
 macro_rules! rule_wire {
-    ($name:ident { $($field:ident : $ty:ty),* $(,)? }) => {
+    ($name:ident { $($(#[$attr:meta])* $field:ident : $ty:ty),* $(,)? }) => {
         #[derive(Clone, Debug, Default, Serialize, Deserialize)]
         #[serde(rename_all = "camelCase", deny_unknown_fields)]
         struct $name {
-            $($field: $ty,)*
+            $($(#[$attr])* $field: $ty,)*
             #[serde(default, skip_serializing_if = "Option::is_none")]
             eq_rule: Option<EqRule>,
             #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -458,7 +458,11 @@ macro_rules! rule_wire {
 }
 
 rule_wire!(AttributeRuleWire {});
-rule_wire!(AttributeCriterionWire { attribute_name: String });
+rule_wire!(AttributeCriterionWire {
+    attribute_name: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    case_insensitive: Option<bool>,
+});
 
 const RULE_KINDS: &str = "eqRule, setRule, rangeRule, startsWithRule, endsWithRule, containsRule, regexRule, anyRule, allRule";
 
@@ -521,7 +525,69 @@ impl TryFrom<AttributeCriterionWire> for AttributeCriterion {
     type Error = String;
     fn try_from(mut wire: AttributeCriterionWire) -> Result<Self, String> {
         let attribute_name = std::mem::take(&mut wire.attribute_name);
-        Ok(AttributeCriterion { attribute_name, rule: take_rule!(wire)? })
+        let beside = wire.case_insensitive.take();
+        let mut rule = take_rule!(wire)?;
+        if let Some(beside) = beside {
+            rule.set_case_insensitive(beside)?;
+        }
+        Ok(AttributeCriterion { attribute_name, rule })
+    }
+}
+
+impl AttributeRule {
+    /// Whether this rule compares strings without regard to case.
+    pub fn is_case_insensitive(&self) -> bool {
+        self.case_insensitive_flag().is_some_and(|flag| flag.unwrap_or(false))
+    }
+
+    /// The rule's own `caseInsensitive`, for the string rules (through `anyRule` /
+    /// `allRule` to their inner rule); `None` for a rule that has none (`rangeRule`).
+    fn case_insensitive_flag(&self) -> Option<Option<bool>> {
+        match self {
+            AttributeRule::Eq(r) => Some(r.case_insensitive),
+            AttributeRule::Set(r) => Some(r.case_insensitive),
+            AttributeRule::StartsWith(r)
+            | AttributeRule::EndsWith(r)
+            | AttributeRule::Contains(r) => Some(r.case_insensitive),
+            AttributeRule::Regex(r) => Some(r.case_insensitive),
+            AttributeRule::Any(inner) | AttributeRule::All(inner) => {
+                inner.rule.case_insensitive_flag()
+            }
+            AttributeRule::Range(_) => None,
+        }
+    }
+
+    /// Applies a `caseInsensitive` written beside the rule on the attribute criterion.
+    ///
+    /// Both places are accepted; written in both, they must agree. A rule without
+    /// case (`rangeRule`) takes none.
+    fn set_case_insensitive(&mut self, beside: bool) -> Result<(), String> {
+        let slot = match self {
+            AttributeRule::Eq(r) => &mut r.case_insensitive,
+            AttributeRule::Set(r) => &mut r.case_insensitive,
+            AttributeRule::StartsWith(r)
+            | AttributeRule::EndsWith(r)
+            | AttributeRule::Contains(r) => &mut r.case_insensitive,
+            AttributeRule::Regex(r) => &mut r.case_insensitive,
+            AttributeRule::Any(inner) | AttributeRule::All(inner) => {
+                return inner.rule.set_case_insensitive(beside);
+            }
+            AttributeRule::Range(_) => {
+                return Err("caseInsensitive applies to string rules only (eqRule, setRule, \
+                            startsWithRule, endsWithRule, containsRule, regexRule), not rangeRule"
+                    .to_owned());
+            }
+        };
+        match *slot {
+            Some(inside) if inside != beside => Err(format!(
+                "caseInsensitive {beside} beside the rule disagrees with caseInsensitive \
+                 {inside} inside it"
+            )),
+            _ => {
+                *slot = Some(beside);
+                Ok(())
+            }
+        }
     }
 }
 
@@ -635,8 +701,51 @@ mod tests {
         let json = r#"{"attributeName":"country","setRule":{"values":[{"stringValue":"SE"}],"caseInsensitive":true}}"#;
         let c: AttributeCriterion = serde_json::from_str(json).unwrap();
         assert_eq!(c.attribute_name, "country");
-        assert!(matches!(c.rule, AttributeRule::Set(ref s) if s.case_insensitive));
+        assert!(matches!(c.rule, AttributeRule::Set(ref s) if s.case_insensitive == Some(true)));
+        assert!(c.rule.is_case_insensitive());
         assert_eq!(serde_json::to_string(&c).unwrap(), json);
+    }
+
+    #[test]
+    fn case_insensitive_beside_the_rule_is_the_same_as_inside_it() {
+        let inside: AttributeCriterion = serde_json::from_str(
+            r#"{"attributeName":"email","endsWithRule":{"value":"@ACME.example","caseInsensitive":true}}"#,
+        )
+        .unwrap();
+        for beside in [
+            r#"{"attributeName":"email","caseInsensitive":true,"endsWithRule":{"value":"@ACME.example"}}"#,
+            r#"{"attributeName":"email","caseInsensitive":true,"endsWithRule":{"value":"@ACME.example","caseInsensitive":true}}"#,
+        ] {
+            let c: AttributeCriterion = serde_json::from_str(beside).unwrap();
+            assert_eq!(c, inside, "{beside}");
+        }
+        let any: AttributeCriterion = serde_json::from_str(
+            r#"{"attributeName":"tags","caseInsensitive":true,"anyRule":{"rule":{"eqRule":{"value":{"stringValue":"VIP"}}}}}"#,
+        )
+        .unwrap();
+        assert!(any.rule.is_case_insensitive());
+        let off: AttributeCriterion = serde_json::from_str(
+            r#"{"attributeName":"email","caseInsensitive":false,"containsRule":{"value":"x"}}"#,
+        )
+        .unwrap();
+        assert!(!off.rule.is_case_insensitive());
+    }
+
+    #[test]
+    fn case_insensitive_in_both_places_must_agree() {
+        let err = serde_json::from_str::<AttributeCriterion>(
+            r#"{"attributeName":"email","caseInsensitive":true,"eqRule":{"value":{"stringValue":"a"},"caseInsensitive":false}}"#,
+        )
+        .unwrap_err();
+        assert!(
+            err.to_string().contains("caseInsensitive true beside the rule disagrees with caseInsensitive false inside it"),
+            "{err}"
+        );
+        let err = serde_json::from_str::<AttributeCriterion>(
+            r#"{"attributeName":"age","caseInsensitive":true,"rangeRule":{"startInclusive":{"numberValue":1}}}"#,
+        )
+        .unwrap_err();
+        assert!(err.to_string().contains("caseInsensitive applies to string rules only"), "{err}");
     }
 
     #[test]

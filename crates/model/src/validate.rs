@@ -5,7 +5,9 @@
 //! and reference cycles. It never stops at the first problem.
 
 use crate::config::Config;
-use crate::experiment::{ExperimentCondition, ExperimentValue, variant_id_for_value};
+use crate::experiment::{
+    ExperimentCondition, ExperimentValue, StringOrList, WHOLE_PERCENTAGE, variant_id_for_value,
+};
 use crate::flag::{MAX_BUCKET_COUNT, Outcome, Rule};
 use crate::fraction::Fraction;
 use crate::graph;
@@ -197,8 +199,14 @@ pub enum ErrorKind {
         /// The type given.
         found: String,
     },
+    /// A CloudBees percentage outside `[0, 100]`.
+    #[error("percentage {value} outside [0, 100]")]
+    Percentage {
+        /// The value.
+        value: f64,
+    },
     /// A percentage split whose parts add up to more than the whole.
-    #[error("percentages add up to {total}, over 1")]
+    #[error("percentages add up to {total}, over 100")]
     SplitTotal {
         /// The sum.
         total: f64,
@@ -857,14 +865,21 @@ impl<'a> Validator<'a> {
     }
 
     fn group(&mut self, path: &str, g: &GroupCriterion) {
-        if g.names.is_empty() {
-            self.error(format!("{path}.names"), ErrorKind::Empty("target group name"));
+        self.group_names(&format!("{path}.names"), &g.names, true);
+    }
+
+    /// Target group references at `path` (`path[i]` each when `indexed`): at least one,
+    /// every one known.
+    fn group_names(&mut self, path: &str, names: &[String], indexed: bool) {
+        if names.is_empty() {
+            self.error(path, ErrorKind::Empty("target group name"));
         }
-        for (i, name) in g.names.iter().enumerate() {
+        for (i, name) in names.iter().enumerate() {
             let full = Collection::TargetGroups.full_name(name);
             if !self.groups.contains_key(full.as_ref()) {
+                let at = if indexed { format!("{path}[{i}]") } else { path.to_owned() };
                 self.error(
-                    format!("{path}.names[{i}]"),
+                    at,
                     ErrorKind::UnknownReference { noun: "target group", name: name.clone() },
                 );
             }
@@ -1221,7 +1236,8 @@ impl<'a> Validator<'a> {
             self.dependency(&format!("{path}.dependency"), d);
         }
         if let Some(g) = &c.group {
-            self.group(&format!("{path}.group"), g);
+            let indexed = matches!(g.name, StringOrList::Many(_));
+            self.group_names(&format!("{path}.group.name"), g.name.as_slice(), indexed);
         }
         if let Some(v) = &c.version {
             self.version_criterion(&format!("{path}.version"), v);
@@ -1255,7 +1271,7 @@ impl<'a> Validator<'a> {
                     self.percentage(&format!("{ppath}.percentage"), p.percentage);
                     total += p.percentage;
                 }
-                if total > 1.0 + 1e-9 {
+                if total > WHOLE_PERCENTAGE + 1e-9 {
                     self.error(path, ErrorKind::SplitTotal { total: tidy(total) });
                 }
             }
@@ -1290,8 +1306,8 @@ impl<'a> Validator<'a> {
     }
 
     fn percentage(&mut self, path: &str, value: f64) {
-        if !(0.0..=1.0).contains(&value) {
-            self.error(path, ErrorKind::OutOfUnitInterval { what: "percentage", value });
+        if !(0.0..=WHOLE_PERCENTAGE).contains(&value) {
+            self.error(path, ErrorKind::Percentage { value });
         }
     }
 
