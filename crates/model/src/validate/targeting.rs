@@ -1,0 +1,431 @@
+//! Flags, rules and targeting: bucket ranges, shares, literals and criteria.
+
+use super::{ErrorKind, Validator, WarningKind, house_style, json_type, truncate};
+use crate::flag::{MAX_BUCKET_COUNT, Outcome, Rule};
+use crate::fraction::Fraction;
+use crate::limits::{MAX_PATTERN_LEN, MAX_REGEX_SIZE};
+use crate::names::{Collection, rule_id};
+use crate::segment::{ALLOCATION_BUCKETS, Allocation};
+use crate::targeting::{
+    AttributeRule, Criterion, DependencyCriterion, DependencyExpectation, Expression,
+    GroupCriterion, PropertyOperator, Targeting, Value, VersionCriterion,
+};
+use crate::version::Version;
+use std::collections::{BTreeSet, HashMap};
+
+impl Validator<'_> {
+    pub(super) fn flag(&mut self, i: usize, flag: &crate::flag::Flag) {
+        let path = format!("flags[{i}]");
+        let mut rule_ids: HashMap<&str, usize> = HashMap::new();
+        for (j, rule) in flag.rules.iter().enumerate() {
+            let rpath = format!("{path}.rules[{j}]");
+            match rule_id(&flag.name, &rule.name) {
+                Some(id) => {
+                    if let Some(first) = rule_ids.insert(id, j) {
+                        self.error(
+                            format!("{rpath}.name"),
+                            ErrorKind::Duplicate {
+                                name: rule.name.clone(),
+                                first: format!("{path}.rules[{first}]"),
+                            },
+                        );
+                    }
+                }
+                None => self.error(
+                    format!("{rpath}.name"),
+                    ErrorKind::InvalidName {
+                        name: rule.name.clone(),
+                        expected: format!("{}/rules/{{id}}", flag.name),
+                    },
+                ),
+            }
+            if let Some(segment) = self.segment_ref(&format!("{rpath}.segment"), &rule.segment) {
+                self.graph.edge(&flag.name, &segment);
+            }
+            self.rule(&rpath, &flag.name, rule);
+        }
+    }
+
+    pub(super) fn rule(&mut self, path: &str, flag: &str, rule: &Rule) {
+        if let Some(m) = &rule.materialization_spec {
+            // Stores key on "{materialization}:{unit}" (Redis) or with a control
+            // character (redb): names without either keep keys unambiguous.
+            let bad = |n: &str| n.contains(':') || n.chars().any(char::is_control);
+            for (field, name) in [
+                ("readMaterialization", &m.read_materialization),
+                ("writeMaterialization", &m.write_materialization),
+            ] {
+                if bad(name) {
+                    self.error(
+                        format!("{path}.materializationSpec.{field}"),
+                        ErrorKind::InvalidName {
+                            name: name.clone(),
+                            expected: "a materialization name without ':' or control characters"
+                                .into(),
+                        },
+                    );
+                }
+            }
+        }
+        self.path_name(&format!("{path}.targetingKeySelector"), &rule.targeting_key_selector);
+        let spec = &rule.assignment_spec;
+        let spath = format!("{path}.assignmentSpec");
+        let count = spec.bucket_count;
+        if !(1..=MAX_BUCKET_COUNT).contains(&count) {
+            self.error(format!("{spath}.bucketCount"), ErrorKind::BucketCount { count });
+        }
+        use crate::flag::BucketScheme;
+        if spec.group.is_some() && spec.scheme == BucketScheme::Confidence {
+            self.error(
+                format!("{spath}.group"),
+                ErrorKind::NotForScheme { field: "group", scheme: spec.scheme.as_str() },
+            );
+        }
+        if spec.seed.is_some() && spec.scheme != BucketScheme::Unleash {
+            self.error(
+                format!("{spath}.seed"),
+                ErrorKind::NotForScheme { field: "seed", scheme: spec.scheme.as_str() },
+            );
+        }
+        let mut ranges = Vec::new();
+        for (k, a) in spec.assignments.iter().enumerate() {
+            let apath = format!("{spath}.assignments[{k}]");
+            if let Outcome::Variant(variant) = &a.outcome {
+                self.variant_ref(&format!("{apath}.variant.variant"), flag, variant);
+            }
+            for (m, r) in a.bucket_ranges.iter().enumerate() {
+                ranges.push((format!("{apath}.bucketRanges[{m}]"), *r));
+            }
+        }
+        self.ranges(ranges, count);
+    }
+
+    /// Checks ranges against the bucket count and each other.
+    pub(super) fn ranges(
+        &mut self,
+        mut ranges: Vec<(String, crate::flag::BucketRange)>,
+        count: u32,
+    ) {
+        let mut valid = Vec::new();
+        for (path, r) in ranges.drain(..) {
+            if r.lower >= r.upper {
+                self.error(path, ErrorKind::EmptyRange { lower: r.lower, upper: r.upper });
+            } else if r.upper > count && (1..=MAX_BUCKET_COUNT).contains(&count) {
+                self.error(path, ErrorKind::RangeEnd { upper: r.upper, count });
+            } else {
+                valid.push((path, r));
+            }
+        }
+        valid.sort_by_key(|(_, r)| (r.lower, r.upper));
+        let mut furthest: Option<(String, crate::flag::BucketRange)> = None;
+        for (path, r) in valid {
+            if let Some((fpath, f)) = &furthest
+                && r.lower < f.upper
+            {
+                self.error(
+                    path.clone(),
+                    ErrorKind::Overlap {
+                        lower: r.lower,
+                        upper: r.upper,
+                        other: format!("{fpath} [{}, {})", f.lower, f.upper),
+                    },
+                );
+            }
+            if furthest.as_ref().is_none_or(|(_, f)| r.upper > f.upper) {
+                furthest = Some((path, r));
+            }
+        }
+    }
+
+    pub(super) fn allocation(
+        &mut self,
+        path: &str,
+        allocation: &Allocation,
+        allocated: &[crate::flag::BucketRange],
+    ) {
+        self.fraction(
+            &format!("{path}.allocation.proportion"),
+            "proportion",
+            allocation.proportion,
+        );
+        let ranges = allocated
+            .iter()
+            .enumerate()
+            .map(|(i, r)| (format!("{path}.allocatedRanges[{i}]"), *r))
+            .collect();
+        self.ranges(ranges, ALLOCATION_BUCKETS);
+    }
+
+    pub(super) fn fraction(&mut self, path: &str, what: &'static str, value: Fraction) {
+        if !value.is_unit_interval() {
+            self.error(path, ErrorKind::OutOfUnitInterval { what, value: value.get() });
+        }
+    }
+
+    pub(super) fn timestamp(&mut self, path: &str, value: &str) -> Option<jiff::Timestamp> {
+        match value.parse::<jiff::Timestamp>() {
+            Ok(t) => Some(t),
+            Err(_) => {
+                self.error(path, ErrorKind::InvalidTimestamp { value: value.to_owned() });
+                None
+            }
+        }
+    }
+
+    pub(super) fn version(&mut self, path: &str, text: &str) {
+        if let Err(e) = Version::parse(text) {
+            self.error(path, ErrorKind::InvalidVersion(e.to_string()));
+        }
+    }
+
+    pub(super) fn regex(&mut self, path: &str, pattern: &str) {
+        if pattern.len() > MAX_PATTERN_LEN {
+            let message =
+                format!("pattern is {} bytes, over the limit of {MAX_PATTERN_LEN}", pattern.len());
+            self.error(path, ErrorKind::InvalidRegex { pattern: truncate(pattern), message });
+            return;
+        }
+        if let Err(e) = regex::RegexBuilder::new(pattern).size_limit(MAX_REGEX_SIZE).build() {
+            let message = house_style(
+                e.to_string().lines().last().unwrap_or_default().trim_start_matches("error: "),
+            );
+            self.error(path, ErrorKind::InvalidRegex { pattern: pattern.to_owned(), message });
+        }
+    }
+
+    pub(super) fn targeting(&mut self, path: &str, targeting: &Targeting) {
+        for (id, criterion) in &targeting.criteria {
+            let cpath = format!("{path}.criteria.{id}");
+            self.criterion(&cpath, criterion);
+        }
+        let Some(expression) = &targeting.expression else { return };
+        let mut used = BTreeSet::new();
+        let mut stack = vec![(expression, format!("{path}.expression"))];
+        while let Some((expr, epath)) = stack.pop() {
+            match expr {
+                Expression::Ref(id) => {
+                    used.insert(id.as_str());
+                    if !targeting.criteria.contains_key(id) {
+                        self.error(
+                            format!("{epath}.ref"),
+                            ErrorKind::UnknownCriterion { id: id.clone() },
+                        );
+                    }
+                }
+                Expression::Not(inner) => stack.push((inner, format!("{epath}.not"))),
+                Expression::And(ops) | Expression::Or(ops) => {
+                    let op = if matches!(expr, Expression::And(_)) { "and" } else { "or" };
+                    for (i, operand) in ops.operands.iter().enumerate() {
+                        stack.push((operand, format!("{epath}.{op}.operands[{i}]")));
+                    }
+                }
+            }
+        }
+        for id in targeting.criteria.keys().filter(|id| !used.contains(id.as_str())) {
+            self.warn(
+                format!("{path}.criteria.{id}"),
+                WarningKind::UnusedCriterion { id: id.clone() },
+            );
+        }
+    }
+
+    pub(super) fn criterion(&mut self, path: &str, criterion: &Criterion) {
+        match criterion {
+            Criterion::Attribute(a) => {
+                let apath = format!("{path}.attribute");
+                self.path_name(&format!("{apath}.attributeName"), &a.attribute_name);
+                self.attribute_rule(&apath, &a.rule);
+            }
+            Criterion::Segment(s) => {
+                if let Some(full) = self.segment_ref(&format!("{path}.segment.segment"), &s.segment)
+                {
+                    self.link(&full);
+                }
+            }
+            Criterion::Group(g) => self.group(&format!("{path}.group"), g),
+            Criterion::Version(v) => self.version_criterion(&format!("{path}.version"), v),
+            Criterion::Property(p) => {
+                let ppath = format!("{path}.property");
+                self.path_name(&format!("{ppath}.name"), &p.name);
+                self.property(&ppath, p.operator, &p.operand);
+            }
+            Criterion::Dependency(d) => self.dependency(&format!("{path}.dependency"), d),
+        }
+    }
+
+    pub(super) fn group(&mut self, path: &str, g: &GroupCriterion) {
+        self.group_names(&format!("{path}.names"), &g.names, true);
+    }
+
+    /// Target group references at `path` (`path[i]` each when `indexed`): at least one,
+    /// every one known.
+    pub(super) fn group_names(&mut self, path: &str, names: &[String], indexed: bool) {
+        if names.is_empty() {
+            self.error(path, ErrorKind::Empty("target group name"));
+        }
+        for (i, name) in names.iter().enumerate() {
+            let full = Collection::TargetGroups.full_name(name);
+            if !self.groups.contains_key(full.as_ref()) {
+                let at = if indexed { format!("{path}[{i}]") } else { path.to_owned() };
+                self.error(
+                    at,
+                    ErrorKind::UnknownReference { noun: "target group", name: name.clone() },
+                );
+            }
+        }
+    }
+
+    pub(super) fn version_criterion(&mut self, path: &str, v: &VersionCriterion) {
+        self.path_name(&format!("{path}.attributeName"), &v.attribute_name);
+        if !v.operator.is_semver() {
+            self.error(
+                format!("{path}.operator"),
+                ErrorKind::Operator {
+                    operator: v.operator.as_str(),
+                    expected: "one of the semver-* operators",
+                },
+            );
+        }
+        self.version(&format!("{path}.semver"), &v.semver);
+    }
+
+    pub(super) fn dependency(&mut self, path: &str, d: &DependencyCriterion) {
+        let Some(flag) = self.flag_ref(&format!("{path}.flag"), &d.flag) else { return };
+        self.link(&flag);
+        if let DependencyExpectation::Variant(variant) = &d.expect {
+            self.variant_ref(&format!("{path}.variant"), &flag, variant);
+        }
+    }
+
+    pub(super) fn property(
+        &mut self,
+        path: &str,
+        operator: PropertyOperator,
+        operand: &serde_json::Value,
+    ) {
+        use serde_json::Value as J;
+        let opath = format!("{path}.operand");
+        let expected: Option<&'static str> = match (operator, operand) {
+            (op, _) if op.is_unary() => None,
+            (
+                PropertyOperator::Eq | PropertyOperator::Ne,
+                J::String(_) | J::Number(_) | J::Bool(_),
+            ) => None,
+            (PropertyOperator::Eq | PropertyOperator::Ne, _) => {
+                Some("a string, number or boolean operand")
+            }
+            (
+                PropertyOperator::Gt
+                | PropertyOperator::Gte
+                | PropertyOperator::Lt
+                | PropertyOperator::Lte,
+                J::Number(_),
+            ) => None,
+            (
+                PropertyOperator::Gt
+                | PropertyOperator::Gte
+                | PropertyOperator::Lt
+                | PropertyOperator::Lte,
+                _,
+            ) => Some("a number operand"),
+            (PropertyOperator::Regex, J::String(pattern)) => {
+                self.regex(&opath, pattern);
+                None
+            }
+            (PropertyOperator::InArray, J::Array(_)) => None,
+            (PropertyOperator::InArray, _) => Some("an array operand"),
+            (op, J::String(text)) if op.is_semver() => {
+                self.version(&opath, text);
+                None
+            }
+            _ => Some("a string operand"),
+        };
+        if let Some(expected) = expected {
+            self.error(
+                opath,
+                ErrorKind::WrongType { expected, found: json_type(operand).to_owned() },
+            );
+        }
+    }
+
+    pub(super) fn attribute_rule(&mut self, path: &str, rule: &AttributeRule) {
+        match rule {
+            AttributeRule::Eq(r) => self.scalar(&format!("{path}.eqRule.value"), &r.value),
+            AttributeRule::Set(r) => {
+                for (i, v) in r.values.iter().enumerate() {
+                    self.scalar(&format!("{path}.setRule.values[{i}]"), v);
+                }
+            }
+            AttributeRule::Range(r) => {
+                let bounds = [("start", &r.start), ("end", &r.end)];
+                let mut kinds = Vec::new();
+                for (which, bound) in bounds {
+                    let Some(b) = bound else { continue };
+                    let key = match (which, b.inclusive) {
+                        ("start", true) => "startInclusive",
+                        ("start", false) => "startExclusive",
+                        (_, true) => "endInclusive",
+                        (_, false) => "endExclusive",
+                    };
+                    let bpath = format!("{path}.rangeRule.{key}");
+                    match &b.value {
+                        Value::NumberValue(_)
+                        | Value::TimestampValue(_)
+                        | Value::VersionValue(_) => {
+                            self.scalar(&bpath, &b.value);
+                            kinds.push((bpath, b.value.type_name()));
+                        }
+                        other => self.error(
+                            bpath,
+                            ErrorKind::WrongType {
+                                expected: "numberValue, timestampValue or versionValue",
+                                found: other.type_name().to_owned(),
+                            },
+                        ),
+                    }
+                }
+                if let [(_, a), (bpath, b)] = kinds.as_slice()
+                    && a != b
+                {
+                    let expected = match *a {
+                        "numberValue" => "numberValue, like the start",
+                        "timestampValue" => "timestampValue, like the start",
+                        _ => "versionValue, like the start",
+                    };
+                    self.error(
+                        bpath.clone(),
+                        ErrorKind::WrongType { expected, found: (*b).to_owned() },
+                    );
+                }
+            }
+            AttributeRule::StartsWith(_)
+            | AttributeRule::EndsWith(_)
+            | AttributeRule::Contains(_) => {}
+            AttributeRule::Regex(r) => self.regex(&format!("{path}.regexRule.pattern"), &r.pattern),
+            AttributeRule::Any(inner) => {
+                self.attribute_rule(&format!("{path}.anyRule.rule"), &inner.rule)
+            }
+            AttributeRule::All(inner) => {
+                self.attribute_rule(&format!("{path}.allRule.rule"), &inner.rule)
+            }
+        }
+    }
+
+    /// A value compared with one attribute value: anything but a list.
+    pub(super) fn scalar(&mut self, path: &str, value: &Value) {
+        match value {
+            Value::TimestampValue(t) => {
+                self.timestamp(&format!("{path}.timestampValue"), t);
+            }
+            Value::VersionValue(v) => self.version(&format!("{path}.versionValue.version"), &v.version),
+            Value::ListValue(_) => self.error(
+                path,
+                ErrorKind::WrongType {
+                    expected: "boolValue, numberValue, stringValue, timestampValue or versionValue (use anyRule or allRule for lists)",
+                    found: "listValue".to_owned(),
+                },
+            ),
+            Value::BoolValue(_) | Value::NumberValue(_) | Value::StringValue(_) => {}
+        }
+    }
+}
