@@ -1,0 +1,252 @@
+//! Validation: a request checked and turned into typed statistics, or the JSON path of the
+//! first invalid value.
+
+use crate::bayes::BetaPrior;
+use crate::error::StatsError;
+use crate::frequentist::Sides;
+use crate::sufficient::{BinaryStats, Covariate, MeanStats, Moments, RatioStats};
+
+use super::request::{
+    AnalysisRequest, Direction, MetricSpec, MetricType, PriorSpec, SidesName, StatsSpec,
+};
+
+pub(super) enum ArmData {
+    Binary(BinaryStats, Option<Covariate>),
+    Mean(MeanStats, Option<Covariate>),
+    Ratio(RatioStats),
+}
+
+impl ArmData {
+    pub(super) fn n(&self) -> u64 {
+        match self {
+            ArmData::Binary(s, _) => s.n(),
+            ArmData::Mean(s, _) => s.n(),
+            ArmData::Ratio(s) => s.n(),
+        }
+    }
+
+    pub(super) fn covariate(&self) -> Option<&Covariate> {
+        match self {
+            ArmData::Binary(_, c) | ArmData::Mean(_, c) => c.as_ref(),
+            ArmData::Ratio(_) => None,
+        }
+    }
+}
+
+fn require<T>(value: Option<T>, path: &str, field: &str, ty: &str) -> Result<T, StatsError> {
+    value.ok_or_else(|| {
+        StatsError::invalid(
+            format!("{path}.{field}"),
+            format!("missing; expected for a {ty} metric"),
+        )
+    })
+}
+
+fn reject(present: bool, path: &str, field: &str, ty: &str) -> Result<(), StatsError> {
+    if present {
+        Err(StatsError::invalid(
+            format!("{path}.{field}"),
+            format!("not allowed for a {ty} metric"),
+        ))
+    } else {
+        Ok(())
+    }
+}
+
+fn parse_arm(spec: &StatsSpec, ty: MetricType, path: &str) -> Result<ArmData, StatsError> {
+    let covariate = spec
+        .covariate
+        .map(|c| {
+            Covariate::new(c.sum, c.sum_squares, c.cross_products)
+                .map_err(|e| e.at(&format!("{path}.covariate")))
+        })
+        .transpose()?;
+    let n = spec.n.0;
+    match ty {
+        MetricType::Binary => {
+            let name = "binary";
+            reject(spec.sum.is_some(), path, "sum", name)?;
+            reject(spec.sum_squares.is_some(), path, "sumSquares", name)?;
+            reject(
+                spec.numerator.is_some() || spec.denominator.is_some(),
+                path,
+                "numerator",
+                name,
+            )?;
+            reject(spec.cross_products.is_some(), path, "crossProducts", name)?;
+            let s = require(spec.successes, path, "successes", name)?;
+            Ok(ArmData::Binary(BinaryStats::new(n, s.0).map_err(|e| e.at(path))?, covariate))
+        }
+        MetricType::Mean => {
+            let name = "mean";
+            reject(spec.successes.is_some(), path, "successes", name)?;
+            reject(
+                spec.numerator.is_some() || spec.denominator.is_some(),
+                path,
+                "numerator",
+                name,
+            )?;
+            reject(spec.cross_products.is_some(), path, "crossProducts", name)?;
+            let sum = require(spec.sum, path, "sum", name)?;
+            let ss = require(spec.sum_squares, path, "sumSquares", name)?;
+            Ok(ArmData::Mean(MeanStats::new(n, sum, ss).map_err(|e| e.at(path))?, covariate))
+        }
+        MetricType::Ratio => {
+            let name = "ratio";
+            reject(spec.successes.is_some(), path, "successes", name)?;
+            reject(spec.sum.is_some(), path, "sum", name)?;
+            reject(spec.sum_squares.is_some(), path, "sumSquares", name)?;
+            reject(spec.covariate.is_some(), path, "covariate", name)?;
+            let num = require(spec.numerator, path, "numerator", name)?;
+            let den = require(spec.denominator, path, "denominator", name)?;
+            let cross = require(spec.cross_products, path, "crossProducts", name)?;
+            let num = Moments::new(num.sum, num.sum_squares)
+                .map_err(|e| e.at(&format!("{path}.numerator")))?;
+            let den = Moments::new(den.sum, den.sum_squares)
+                .map_err(|e| e.at(&format!("{path}.denominator")))?;
+            Ok(ArmData::Ratio(RatioStats::new(n, num, den, cross).map_err(|e| e.at(path))?))
+        }
+    }
+}
+
+pub(super) struct Metric<'a> {
+    pub(super) spec: &'a MetricSpec,
+    /// In `variants` order.
+    pub(super) arms: Vec<ArmData>,
+    pub(super) sides: Sides,
+    pub(super) null_relative_shift: f64,
+    pub(super) has_margin: bool,
+}
+
+pub(super) fn validate(req: &AnalysisRequest) -> Result<(usize, Vec<Metric<'_>>), StatsError> {
+    if !(req.alpha > 0.0 && req.alpha < 1.0) {
+        return Err(StatsError::invalid(
+            "alpha",
+            format!("expected a number in (0, 1), got {}", req.alpha),
+        ));
+    }
+    if !(req.power > 0.0 && req.power < 1.0) {
+        return Err(StatsError::invalid(
+            "power",
+            format!("expected a number in (0, 1), got {}", req.power),
+        ));
+    }
+    if req.variants.len() < 2 {
+        return Err(StatsError::invalid(
+            "variants",
+            "expected at least two variants (a control and a treatment)",
+        ));
+    }
+    for (i, v) in req.variants.iter().enumerate() {
+        if req.variants.iter().take(i).any(|w| w.name == v.name) {
+            return Err(StatsError::invalid(
+                format!("variants[{i}].name"),
+                format!("duplicate variant {:?}", v.name),
+            ));
+        }
+        if !(v.expected_share > 0.0 && v.expected_share.is_finite()) {
+            return Err(StatsError::invalid(
+                format!("variants[{i}].expectedShare"),
+                format!("expected a positive weight, got {}", v.expected_share),
+            ));
+        }
+    }
+    let names: Vec<&str> = req.variants.iter().map(|v| v.name.as_str()).collect();
+    let control = names.iter().position(|n| *n == req.control).ok_or_else(|| {
+        StatsError::invalid(
+            "control",
+            format!("expected one of the variants ({}), got {:?}", names.join(", "), req.control),
+        )
+    })?;
+    match req.prior {
+        Some(PriorSpec::Beta { alpha, beta }) => {
+            BetaPrior::new(alpha, beta).map_err(|e| e.at("prior"))?;
+        }
+        Some(PriorSpec::Normal { mean, stddev })
+            if !(mean.is_finite() && stddev > 0.0 && stddev.is_finite()) =>
+        {
+            return Err(StatsError::invalid(
+                "prior.stddev",
+                "expected a finite mean and a positive stddev",
+            ));
+        }
+        Some(PriorSpec::Normal { .. }) => {}
+        None => {}
+    }
+    let mut metrics = Vec::with_capacity(req.metrics.len());
+    for (mi, m) in req.metrics.iter().enumerate() {
+        let mpath = format!("metrics[{mi}]");
+        if req.metrics.iter().take(mi).any(|o| o.id == m.id) {
+            return Err(StatsError::invalid(
+                format!("{mpath}.id"),
+                format!("duplicate metric id {:?}", m.id),
+            ));
+        }
+        if let Some(key) = m.data.keys().find(|k| !names.contains(&k.as_str())) {
+            return Err(StatsError::invalid(
+                format!("{mpath}.data.{key}"),
+                format!("unknown variant; expected one of {}", names.join(", ")),
+            ));
+        }
+        let mut arms = Vec::with_capacity(names.len());
+        for name in &names {
+            let path = format!("{mpath}.data.{name}");
+            let spec = m.data.get(*name).ok_or_else(|| {
+                StatsError::invalid(
+                    format!("{mpath}.data"),
+                    format!("missing statistics for variant {name:?}"),
+                )
+            })?;
+            arms.push(parse_arm(spec, m.metric_type, &path)?);
+        }
+        let with_cov = arms.iter().filter(|a| a.covariate().is_some()).count();
+        if with_cov != 0 && with_cov != arms.len() {
+            return Err(StatsError::invalid(
+                format!("{mpath}.data"),
+                "expected a covariate for every variant or for none",
+            ));
+        }
+        if let Some(mde) = m.minimum_detectable_effect
+            && !(mde > 0.0 && mde.is_finite())
+        {
+            return Err(StatsError::invalid(
+                format!("{mpath}.minimumDetectableEffect"),
+                format!("expected a positive relative effect, got {mde}"),
+            ));
+        }
+        let preferred = match m.preferred_direction {
+            Direction::Increase => Sides::Greater,
+            Direction::Decrease => Sides::Less,
+        };
+        let (sides, shift, has_margin) = match m.non_inferiority_margin {
+            Some(nim) => {
+                if !(nim >= 0.0 && nim.is_finite()) {
+                    return Err(StatsError::invalid(
+                        format!("{mpath}.nonInferiorityMargin"),
+                        format!("expected a non-negative relative margin, got {nim}"),
+                    ));
+                }
+                let sides = preferred;
+                if m.sides.is_some_and(|s| to_sides(s) != preferred) {
+                    return Err(StatsError::invalid(
+                        format!("{mpath}.sides"),
+                        "a non-inferiority margin is tested one-sided in the preferred direction",
+                    ));
+                }
+                let shift = if preferred == Sides::Greater { -nim } else { nim };
+                (sides, shift, true)
+            }
+            None => (m.sides.map_or(Sides::TwoSided, to_sides), 0.0, false),
+        };
+        metrics.push(Metric { spec: m, arms, sides, null_relative_shift: shift, has_margin });
+    }
+    Ok((control, metrics))
+}
+
+fn to_sides(s: SidesName) -> Sides {
+    match s {
+        SidesName::TwoSided => Sides::TwoSided,
+        SidesName::Greater => Sides::Greater,
+        SidesName::Less => Sides::Less,
+    }
+}
