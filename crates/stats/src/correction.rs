@@ -4,8 +4,12 @@
 //! every comparison can be built at its own level and statuses follow from intervals: the
 //! interval excludes the null exactly when the corrected test rejects.
 
-/// A multiple-testing correction.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+use serde::{Deserialize, Serialize};
+
+/// A multiple-testing correction. On the wire (`correction` of an analysis request) it is the
+/// kebab-case name of [`Correction::as_str`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
 pub enum Correction {
     /// `α/m` for every comparison (the default; controls the family-wise error rate).
     #[default]
@@ -19,6 +23,18 @@ pub enum Correction {
     BenjaminiHochberg,
     /// No correction.
     None,
+}
+
+impl Correction {
+    /// The wire name: `bonferroni`, `holm`, `benjamini-hochberg` or `none`.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Correction::Bonferroni => "bonferroni",
+            Correction::Holm => "holm",
+            Correction::BenjaminiHochberg => "benjamini-hochberg",
+            Correction::None => "none",
+        }
+    }
 }
 
 /// Adjusted alpha per comparison, in input order. `ln_p_values` are natural logarithms of the

@@ -6,12 +6,16 @@
 //! not depend on alpha); [`DifferenceTest::at_alpha`] gives the intervals at the adjusted
 //! alpha.
 
+use serde::{Deserialize, Serialize};
+
 use crate::error::UndefinedReason;
 use crate::special::{self, Tail};
 use crate::sufficient::ArmSummary;
 
-/// The test statistic's reference distribution.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+/// The analysis method: the test statistic's reference distribution, or Bayesian. On the wire
+/// (`method` of an analysis request) it is the kebab-case name of [`Method::as_str`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
 pub enum Method {
     /// Difference of means with the unpooled standard error for test and interval
     /// (`METHOD_Z_TEST`, the default).
@@ -23,10 +27,29 @@ pub enum Method {
     /// (`METHOD_CHI_SQUARED`); binary metrics only. The interval uses the unpooled standard
     /// error (the pooled one is only valid under the null).
     ChiSquared,
+    /// Beta–Binomial / normal Bayesian analysis (`METHOD_BAYESIAN`), run by
+    /// [`analyze`](crate::analysis::analyze) with the posteriors of [`bayes`](crate::bayes).
+    /// A [`DifferenceTest`] has no Bayesian statistic and uses the z-test's, whose interval is
+    /// the normal posterior's under a flat prior.
+    Bayesian,
 }
 
-/// The alternative hypothesis.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+impl Method {
+    /// The wire name: `z-test`, `t-test`, `chi-squared` or `bayesian`.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Method::ZTest => "z-test",
+            Method::TTest => "t-test",
+            Method::ChiSquared => "chi-squared",
+            Method::Bayesian => "bayesian",
+        }
+    }
+}
+
+/// The alternative hypothesis. On the wire (`sides` of a metric) it is the kebab-case name of
+/// [`Sides::as_str`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
 pub enum Sides {
     /// `H1: Δ ≠ null`.
     #[default]
@@ -37,8 +60,21 @@ pub enum Sides {
     Less,
 }
 
-/// How the relative difference's interval is formed.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+impl Sides {
+    /// The wire name: `two-sided`, `greater` or `less`.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Sides::TwoSided => "two-sided",
+            Sides::Greater => "greater",
+            Sides::Less => "less",
+        }
+    }
+}
+
+/// How the relative difference's interval is formed. On the wire (`relativeCi` of an analysis
+/// request) it is the kebab-case name of [`RelativeCi::as_str`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
 pub enum RelativeCi {
     /// Delta method for `(t − c)/|c|` (the default).
     #[default]
@@ -46,6 +82,16 @@ pub enum RelativeCi {
     /// The absolute interval divided by `|c|` (the Spotify convention; ignores the control's
     /// uncertainty in the denominator).
     Scaled,
+}
+
+impl RelativeCi {
+    /// The wire name: `delta` or `scaled`.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            RelativeCi::Delta => "delta",
+            RelativeCi::Scaled => "scaled",
+        }
+    }
 }
 
 /// What to test: method, sides and the null hypothesis.
@@ -136,7 +182,7 @@ impl DifferenceTest {
         let difference = treatment.mean - control.mean;
         let null_difference = spec.null_relative_shift * control.mean.abs();
         let (signed, dof) = match spec.method {
-            Method::ZTest => ((difference - null_difference) / std_err, None),
+            Method::ZTest | Method::Bayesian => ((difference - null_difference) / std_err, None),
             Method::TTest => {
                 if control.n < 2.0 || treatment.n < 2.0 {
                     return Err(UndefinedReason::TooFewUnits);

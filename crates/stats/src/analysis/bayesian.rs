@@ -1,19 +1,19 @@
 //! The Bayesian analysis: Beta–Binomial for binary metrics, a normal model otherwise.
 
 use crate::bayes::{self, BetaPosterior, BetaPrior, EffectPrior, NormalPosterior, Posterior};
+use crate::correction::Correction;
 use crate::error::UndefinedReason;
+use crate::frequentist::Method;
 use crate::numeric::finite;
 use crate::sufficient::{ArmSummary, BinaryStats};
 
-use super::request::{AnalysisRequest, CorrectionName, Direction, MethodName, PriorSpec};
+use super::request::{AnalysisRequest, Direction, PriorSpec};
 use super::result::{
     ComparisonResult, CredibleInterval, IntervalResult, MetricOutcome, MetricResult, MetricStatus,
     RelativeDifference, StatsSettings, Status, TreatmentResult,
 };
 use super::validate::{ArmData, Metric};
-use super::{
-    correction_label, interval_status, method_label, metric_type, name_of, overall_status,
-};
+use super::{interval_status, method_label, metric_type, name_of, overall_status};
 
 /// Bayesian analysis of one metric: Beta–Binomial for binary metrics, normal otherwise.
 pub(super) fn bayesian_metric(
@@ -232,10 +232,10 @@ pub(super) fn bayesian_metric(
     MetricResult {
         id: m.spec.id.clone(),
         stats_settings: StatsSettings {
-            method: method_label(MethodName::Bayesian),
+            method: method_label(None, Method::Bayesian),
             alpha,
             adjusted_alpha: alpha,
-            correction: correction_label(CorrectionName::None),
+            correction: Correction::None.as_str(),
         },
         comparisons,
         treatment_results,

@@ -38,19 +38,20 @@ mod sequential;
 mod validate;
 
 pub use request::{
-    AnalysisRequest, CorrectionName, Count, CovariateSpec, Direction, MethodName, MetricKind,
-    MetricSpec, MetricType, MomentsSpec, PriorSpec, RelativeCiName, SequentialSpec, SidesName,
-    StatsSpec, VariantSpec,
+    AnalysisRequest, Count, CovariateSpec, Direction, MetricKind, MetricSpec, MetricType,
+    MomentsSpec, PriorSpec, SequentialSpec, StatsSpec, VariantSpec,
 };
+#[doc(hidden)]
+pub use request::{CorrectionName, MethodName, RelativeCiName, SidesName};
 pub use result::{
     AnalysisResult, ComparisonResult, CredibleInterval, IntervalResult, MetricOutcome,
     MetricResult, MetricStatus, RelativeDifference, SequentialDecision, SequentialResult,
     SrmResult, StatsSettings, Status, TreatmentResult,
 };
 
-use crate::correction::{Correction, adjusted_alphas};
+use crate::correction::adjusted_alphas;
 use crate::error::{StatsError, UndefinedReason};
-use crate::frequentist::{DifferenceTest, Method, RelativeCi, TestSpec};
+use crate::frequentist::{DifferenceTest, Method, TestSpec};
 use crate::numeric::finite;
 use crate::srm;
 use crate::sufficient::{ArmSummary, CupedArm, cuped};
@@ -126,10 +127,7 @@ pub fn analyze(req: &AnalysisRequest) -> Result<AnalysisResult, StatsError> {
     }
 
     let treatments: Vec<usize> = (0..req.variants.len()).filter(|&i| i != control_idx).collect();
-    let relative_ci = match req.relative_ci {
-        RelativeCiName::Delta => RelativeCi::Delta,
-        RelativeCiName::Scaled => RelativeCi::Scaled,
-    };
+    let relative_ci = req.relative_ci;
 
     let all_summaries: Vec<Vec<Result<ArmSummary, UndefinedReason>>> = metrics
         .iter()
@@ -137,7 +135,7 @@ pub fn analyze(req: &AnalysisRequest) -> Result<AnalysisResult, StatsError> {
         .map(|(mi, m)| summaries(m, req.method, &mut annotations, mi))
         .collect();
 
-    if req.method == MethodName::Bayesian {
+    if req.method == Method::Bayesian {
         let results = metrics
             .iter()
             .zip(&all_summaries)
@@ -152,9 +150,9 @@ pub fn analyze(req: &AnalysisRequest) -> Result<AnalysisResult, StatsError> {
     for (mi, (m, sums)) in metrics.iter().zip(&all_summaries).enumerate() {
         let is_plain_binary = matches!(m.arms.first(), Some(ArmData::Binary(_, None)));
         let method = match req.method {
-            MethodName::TTest => Method::TTest,
-            MethodName::ChiSquared if is_plain_binary => Method::ChiSquared,
-            MethodName::ChiSquared => {
+            Method::TTest => Method::TTest,
+            Method::ChiSquared if is_plain_binary => Method::ChiSquared,
+            Method::ChiSquared => {
                 annotations.push(format!(
                     "metrics[{mi}]: chi-squared applies to binary metrics without covariate; used METHOD_Z_TEST"
                 ));
@@ -179,12 +177,7 @@ pub fn analyze(req: &AnalysisRequest) -> Result<AnalysisResult, StatsError> {
     }
 
     // Phase 2: corrections, then intervals at each comparison's adjusted alpha.
-    let correction = match req.correction {
-        CorrectionName::Bonferroni => Correction::Bonferroni,
-        CorrectionName::Holm => Correction::Holm,
-        CorrectionName::BenjaminiHochberg => Correction::BenjaminiHochberg,
-        CorrectionName::None => Correction::None,
-    };
+    let correction = req.correction;
     let ln_ps: Vec<Option<f64>> = pending
         .iter()
         .map(|p| p.test.as_ref().ok().map(|t| t.p_value.ln_p).filter(|l| !l.is_nan()))
@@ -197,16 +190,10 @@ pub fn analyze(req: &AnalysisRequest) -> Result<AnalysisResult, StatsError> {
         .map(|(m, method)| MetricResult {
             id: m.spec.id.clone(),
             stats_settings: StatsSettings {
-                method: match (&plan, method) {
-                    (Some(SequentialPlan::Group { .. }), _) => "METHOD_GROUP_SEQUENTIAL",
-                    (Some(SequentialPlan::AlwaysValid { .. }), _) => "METHOD_ALWAYS_VALID",
-                    (None, Method::ZTest) => "METHOD_Z_TEST",
-                    (None, Method::TTest) => "METHOD_T_TEST",
-                    (None, Method::ChiSquared) => "METHOD_CHI_SQUARED",
-                },
+                method: method_label(plan.as_ref(), *method),
                 alpha: req.alpha,
                 adjusted_alpha: req.alpha,
-                correction: correction_label(req.correction),
+                correction: req.correction.as_str(),
             },
             comparisons: Vec::with_capacity(treatments.len()),
             treatment_results: Vec::new(),
@@ -310,33 +297,28 @@ pub fn analyze(req: &AnalysisRequest) -> Result<AnalysisResult, StatsError> {
     Ok(AnalysisResult { srm, results, annotations })
 }
 
-fn method_label(m: MethodName) -> &'static str {
-    match m {
-        MethodName::ZTest => "METHOD_Z_TEST",
-        MethodName::TTest => "METHOD_T_TEST",
-        MethodName::ChiSquared => "METHOD_CHI_SQUARED",
-        MethodName::Bayesian => "METHOD_BAYESIAN",
-    }
-}
-
-fn correction_label(c: CorrectionName) -> &'static str {
-    match c {
-        CorrectionName::Bonferroni => "bonferroni",
-        CorrectionName::Holm => "holm",
-        CorrectionName::BenjaminiHochberg => "benjamini-hochberg",
-        CorrectionName::None => "none",
+/// The `statsSettings.method` label: the sequential procedure when there is one, else the
+/// method.
+fn method_label(plan: Option<&SequentialPlan>, method: Method) -> &'static str {
+    match (plan, method) {
+        (Some(SequentialPlan::Group { .. }), _) => "METHOD_GROUP_SEQUENTIAL",
+        (Some(SequentialPlan::AlwaysValid { .. }), _) => "METHOD_ALWAYS_VALID",
+        (None, Method::ZTest) => "METHOD_Z_TEST",
+        (None, Method::TTest) => "METHOD_T_TEST",
+        (None, Method::ChiSquared) => "METHOD_CHI_SQUARED",
+        (None, Method::Bayesian) => "METHOD_BAYESIAN",
     }
 }
 
 /// Per-arm summaries for a metric (CUPED applied when every arm has a covariate).
 fn summaries(
     metric: &Metric<'_>,
-    method: MethodName,
+    method: Method,
     annotations: &mut Vec<String>,
     mi: usize,
 ) -> Vec<Result<ArmSummary, UndefinedReason>> {
     let has_cov = metric.arms.first().is_some_and(|a| a.covariate().is_some());
-    if has_cov && method != MethodName::Bayesian {
+    if has_cov && method != Method::Bayesian {
         let cuped_arms: Vec<CupedArm> = metric
             .arms
             .iter()

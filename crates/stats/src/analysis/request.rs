@@ -4,6 +4,8 @@ use std::collections::BTreeMap;
 
 use serde::{Deserialize, Deserializer, Serialize, Serializer};
 
+use crate::correction::Correction;
+use crate::frequentist::{Method, RelativeCi, Sides};
 use crate::sequential;
 
 /// A non-negative integer count; accepts integral JSON numbers such as `1e9`.
@@ -44,58 +46,14 @@ impl<'de> Deserialize<'de> for Count {
     }
 }
 
-/// The test family requested.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
-#[serde(rename_all = "kebab-case")]
-pub enum MethodName {
-    /// z-test (default).
-    #[default]
-    ZTest,
-    /// Welch's t-test.
-    TTest,
-    /// Pooled two-proportion (Pearson χ²).
-    ChiSquared,
-    /// Beta–Binomial / normal Bayesian analysis.
-    Bayesian,
-}
-
-/// Multiple-testing correction on the wire.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
-#[serde(rename_all = "kebab-case")]
-pub enum CorrectionName {
-    /// Bonferroni (default).
-    #[default]
-    Bonferroni,
-    /// Holm step-down.
-    Holm,
-    /// Benjamini–Hochberg step-up.
-    BenjaminiHochberg,
-    /// No correction.
-    None,
-}
-
-/// Relative interval style on the wire.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
-#[serde(rename_all = "kebab-case")]
-pub enum RelativeCiName {
-    /// Delta method (default).
-    #[default]
-    Delta,
-    /// Absolute interval scaled by the control mean.
-    Scaled,
-}
-
-/// Sides on the wire.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(rename_all = "kebab-case")]
-pub enum SidesName {
-    /// Two-sided.
-    TwoSided,
-    /// Upper one-sided.
-    Greater,
-    /// Lower one-sided.
-    Less,
-}
+// The wire enums of a request are the domain enums themselves (their serde names are the
+// wire names). The old names stay as aliases so that callers written against them compile.
+#[doc(hidden)]
+pub use crate::correction::Correction as CorrectionName;
+#[doc(hidden)]
+pub use crate::frequentist::{
+    Method as MethodName, RelativeCi as RelativeCiName, Sides as SidesName,
+};
 
 /// A prior: Beta for binary metrics, normal on the relative effect for the others.
 #[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
@@ -232,7 +190,7 @@ pub struct MetricSpec {
     pub preferred_direction: Direction,
     /// Explicit alternative; default two-sided, or one-sided with a margin.
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub sides: Option<SidesName>,
+    pub sides: Option<Sides>,
     /// Relative MDE for power and sample size.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub minimum_detectable_effect: Option<f64>,
@@ -298,13 +256,13 @@ pub struct AnalysisRequest {
     pub power: f64,
     /// Test family.
     #[serde(default)]
-    pub method: MethodName,
+    pub method: Method,
     /// Multiple-testing correction.
     #[serde(default)]
-    pub correction: CorrectionName,
+    pub correction: Correction,
     /// Relative interval style.
     #[serde(default)]
-    pub relative_ci: RelativeCiName,
+    pub relative_ci: RelativeCi,
     /// Name of the control variant.
     pub control: String,
     /// Prior for the Bayesian method.

@@ -1,12 +1,12 @@
 //! Sequential testing inside `analyze`: group-sequential bounds and always-valid sequences.
 
+use crate::correction::Correction;
 use crate::error::StatsError;
-use crate::frequentist::{DifferenceTest, Sides};
+use crate::frequentist::{DifferenceTest, Method, Sides};
 use crate::numeric::finite;
 use crate::sequential::{self, AlwaysValid, GroupSequentialDesign, Spending};
 
-use super::correction_label;
-use super::request::{AnalysisRequest, CorrectionName, MethodName, SequentialSpec};
+use super::request::{AnalysisRequest, SequentialSpec};
 use super::result::{SequentialDecision, SequentialResult};
 use super::validate::Metric;
 
@@ -16,33 +16,21 @@ pub(super) enum SequentialPlan {
     AlwaysValid { tuning: f64 },
 }
 
-fn method_name(m: MethodName) -> &'static str {
-    match m {
-        MethodName::ZTest => "z-test",
-        MethodName::TTest => "t-test",
-        MethodName::ChiSquared => "chi-squared",
-        MethodName::Bayesian => "bayesian",
-    }
-}
-
 pub(super) fn sequential_plan(req: &AnalysisRequest) -> Result<Option<SequentialPlan>, StatsError> {
     let Some(spec) = &req.sequential else { return Ok(None) };
-    if req.method != MethodName::ZTest {
+    if req.method != Method::ZTest {
         return Err(StatsError::invalid(
             "method",
             format!(
                 "sequential tests use the z statistic; expected \"z-test\", got {:?}",
-                method_name(req.method)
+                req.method.as_str()
             ),
         ));
     }
-    if !matches!(req.correction, CorrectionName::Bonferroni | CorrectionName::None) {
+    if !matches!(req.correction, Correction::Bonferroni | Correction::None) {
         return Err(StatsError::invalid(
             "correction",
-            format!(
-                "sequential tests take bonferroni or none, got {:?}",
-                correction_label(req.correction)
-            ),
+            format!("sequential tests take bonferroni or none, got {:?}", req.correction.as_str()),
         ));
     }
     let plan = match spec {

@@ -285,3 +285,42 @@ fn invalid_input_names_the_path() {
     ));
     assert!(e.starts_with("metrics[0].sides:"), "{e}");
 }
+
+#[test]
+fn wire_names_are_the_as_str_names() {
+    fn wire<T: serde::Serialize + serde::de::DeserializeOwned + PartialEq + std::fmt::Debug>(
+        value: T,
+        name: &str,
+        as_str: &str,
+    ) {
+        assert_eq!(name, as_str);
+        assert_eq!(serde_json::to_string(&value).unwrap(), format!("\"{name}\""));
+        assert_eq!(serde_json::from_str::<T>(&format!("\"{name}\"")).unwrap(), value);
+    }
+    use crate::correction::Correction;
+    use crate::frequentist::{Method, RelativeCi};
+    for (m, name) in [
+        (Method::ZTest, "z-test"),
+        (Method::TTest, "t-test"),
+        (Method::ChiSquared, "chi-squared"),
+        (Method::Bayesian, "bayesian"),
+    ] {
+        wire(m, name, m.as_str());
+    }
+    for (c, name) in [
+        (Correction::Bonferroni, "bonferroni"),
+        (Correction::Holm, "holm"),
+        (Correction::BenjaminiHochberg, "benjamini-hochberg"),
+        (Correction::None, "none"),
+    ] {
+        wire(c, name, c.as_str());
+    }
+    for (r, name) in [(RelativeCi::Delta, "delta"), (RelativeCi::Scaled, "scaled")] {
+        wire(r, name, r.as_str());
+    }
+    for (s, name) in
+        [(Sides::TwoSided, "two-sided"), (Sides::Greater, "greater"), (Sides::Less, "less")]
+    {
+        wire(s, name, s.as_str());
+    }
+}

@@ -6,9 +6,7 @@ use crate::error::StatsError;
 use crate::frequentist::Sides;
 use crate::sufficient::{BinaryStats, Covariate, MeanStats, Moments, RatioStats};
 
-use super::request::{
-    AnalysisRequest, Direction, MetricSpec, MetricType, PriorSpec, SidesName, StatsSpec,
-};
+use super::request::{AnalysisRequest, Direction, MetricSpec, MetricType, PriorSpec, StatsSpec};
 
 pub(super) enum ArmData {
     Binary(BinaryStats, Option<Covariate>),
@@ -227,7 +225,7 @@ pub(super) fn validate(req: &AnalysisRequest) -> Result<(usize, Vec<Metric<'_>>)
                     ));
                 }
                 let sides = preferred;
-                if m.sides.is_some_and(|s| to_sides(s) != preferred) {
+                if m.sides.is_some_and(|s| s != preferred) {
                     return Err(StatsError::invalid(
                         format!("{mpath}.sides"),
                         "a non-inferiority margin is tested one-sided in the preferred direction",
@@ -236,17 +234,9 @@ pub(super) fn validate(req: &AnalysisRequest) -> Result<(usize, Vec<Metric<'_>>)
                 let shift = if preferred == Sides::Greater { -nim } else { nim };
                 (sides, shift, true)
             }
-            None => (m.sides.map_or(Sides::TwoSided, to_sides), 0.0, false),
+            None => (m.sides.unwrap_or(Sides::TwoSided), 0.0, false),
         };
         metrics.push(Metric { spec: m, arms, sides, null_relative_shift: shift, has_margin });
     }
     Ok((control, metrics))
-}
-
-fn to_sides(s: SidesName) -> Sides {
-    match s {
-        SidesName::TwoSided => Sides::TwoSided,
-        SidesName::Greater => Sides::Greater,
-        SidesName::Less => Sides::Less,
-    }
 }
