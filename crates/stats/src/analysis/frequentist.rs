@@ -1,23 +1,258 @@
 //! The frequentist analysis: tests, corrections, intervals, statuses and power numbers.
 
-use crate::error::UndefinedReason;
-use crate::frequentist::{Comparison, DifferenceTest, Sides};
+use crate::correction::adjusted_alphas;
+use crate::error::{StatsError, UndefinedReason};
+use crate::frequentist::{Comparison, DifferenceTest, Method, Sides, TestSpec};
 use crate::numeric::finite;
 use crate::power::{self, EffectModel, PowerSpec};
+use crate::special::Tail;
 use crate::sufficient::ArmSummary;
 
-use super::interval_status;
 use super::request::Direction;
-use super::result::Status;
+use super::result::{
+    ComparisonResult, IntervalResult, MetricOutcome, MetricResult, MetricStatus, StatsSettings,
+    Status, TreatmentResult,
+};
+use super::sequential::{BoundsCache, SequentialPlan, sequential_bound};
 use super::validate::{ArmData, Metric};
+use super::{Analysis, interval_status, method_label, metric_type, overall_status};
 
-pub(super) struct Pending {
-    pub(super) metric_idx: usize,
-    pub(super) treatment_idx: usize,
-    pub(super) test: Result<DifferenceTest, UndefinedReason>,
+/// One metric × treatment test, before the correction gives it an alpha.
+struct Pending {
+    metric_idx: usize,
+    treatment_idx: usize,
+    test: Result<DifferenceTest, UndefinedReason>,
 }
 
-pub(super) fn status_for(comparison: &Comparison, metric: &Metric<'_>) -> Status {
+/// The frequentist results of every metric: alpha-independent tests first, then the
+/// correction across all of them, then each comparison's interval at its adjusted alpha (or
+/// its sequential bound).
+pub(super) fn results(
+    analysis: &Analysis<'_>,
+    plan: Option<&SequentialPlan>,
+    looks: &[Option<Vec<f64>>],
+    annotations: &mut Vec<String>,
+) -> Result<Vec<MetricResult>, StatsError> {
+    let (methods, pending) = run_tests(analysis, annotations);
+    let alphas = corrected_alphas(analysis, &pending);
+    let mut results: Vec<MetricResult> = analysis
+        .metrics
+        .iter()
+        .zip(&methods)
+        .map(|(m, &method)| metric_result(analysis, m, plan, method))
+        .collect();
+    let mut bounds_cache = BoundsCache::default();
+    for (p, &alpha) in pending.iter().zip(&alphas) {
+        let (Some(m), Some(out), Some(sums)) = (
+            analysis.metrics.get(p.metric_idx),
+            results.get_mut(p.metric_idx),
+            analysis.summaries.get(p.metric_idx),
+        ) else {
+            continue;
+        };
+        let look = Look { plan, fractions: looks.get(p.metric_idx).and_then(Option::as_ref) };
+        let row = comparison_row(analysis, p, m, sums, alpha, look, &mut bounds_cache)?;
+        out.stats_settings.adjusted_alpha =
+            out.stats_settings.adjusted_alpha.min(row.adjusted_alpha);
+        out.comparisons.push(row);
+    }
+    for ((out, m), sums) in results.iter_mut().zip(&analysis.metrics).zip(&analysis.summaries) {
+        finish_metric(analysis, out, m, sums);
+    }
+    Ok(results)
+}
+
+/// Phase 1: the test method of every metric and the alpha-independent test of every
+/// metric × treatment, in that order.
+fn run_tests(
+    analysis: &Analysis<'_>,
+    annotations: &mut Vec<String>,
+) -> (Vec<Method>, Vec<Pending>) {
+    let treatments = &analysis.treatments;
+    let mut methods = Vec::with_capacity(analysis.metrics.len());
+    let mut pending = Vec::with_capacity(analysis.metrics.len() * treatments.len());
+    for (mi, (m, sums)) in analysis.metrics.iter().zip(&analysis.summaries).enumerate() {
+        let method = metric_method(analysis.req.method, m, mi, annotations);
+        methods.push(method);
+        let spec = TestSpec { method, sides: m.sides, null_relative_shift: m.null_relative_shift };
+        let control =
+            sums.get(analysis.control_idx).copied().unwrap_or(Err(UndefinedReason::MissingData));
+        for &ti in treatments {
+            let treatment = sums.get(ti).copied().unwrap_or(Err(UndefinedReason::MissingData));
+            let test =
+                control.and_then(|c| treatment.and_then(|t| DifferenceTest::new(&c, &t, &spec)));
+            pending.push(Pending { metric_idx: mi, treatment_idx: ti, test });
+        }
+    }
+    (methods, pending)
+}
+
+/// The test a metric gets for the requested method: chi-squared falls back to the z-test
+/// where it does not apply, with an annotation either way it deviates.
+fn metric_method(
+    requested: Method,
+    m: &Metric<'_>,
+    mi: usize,
+    annotations: &mut Vec<String>,
+) -> Method {
+    let is_plain_binary = matches!(m.arms.first(), Some(ArmData::Binary(_, None)));
+    let method = match requested {
+        Method::TTest => Method::TTest,
+        Method::ChiSquared if is_plain_binary => Method::ChiSquared,
+        Method::ChiSquared => {
+            annotations.push(format!(
+                "metrics[{mi}]: chi-squared applies to binary metrics without covariate; used METHOD_Z_TEST"
+            ));
+            Method::ZTest
+        }
+        _ => Method::ZTest,
+    };
+    if method == Method::ChiSquared && m.has_margin {
+        annotations.push(format!(
+            "metrics[{mi}]: the pooled test assumes equal proportions; the shifted non-inferiority null uses the unpooled statistic"
+        ));
+    }
+    method
+}
+
+/// Phase 2: the correction's adjusted alpha of every pending test, in order.
+fn corrected_alphas(analysis: &Analysis<'_>, pending: &[Pending]) -> Vec<f64> {
+    let ln_ps: Vec<Option<f64>> = pending
+        .iter()
+        .map(|p| p.test.as_ref().ok().map(|t| t.p_value.ln_p).filter(|l| !l.is_nan()))
+        .collect();
+    adjusted_alphas(analysis.req.correction, analysis.req.alpha, &ln_ps)
+}
+
+/// A metric's result before its comparisons: settings, no comparisons yet, status undefined.
+fn metric_result(
+    analysis: &Analysis<'_>,
+    m: &Metric<'_>,
+    plan: Option<&SequentialPlan>,
+    method: Method,
+) -> MetricResult {
+    let req = analysis.req;
+    MetricResult {
+        id: m.spec.id.clone(),
+        stats_settings: StatsSettings {
+            method: method_label(plan, method),
+            alpha: req.alpha,
+            adjusted_alpha: req.alpha,
+            correction: req.correction.as_str(),
+        },
+        comparisons: Vec::with_capacity(analysis.treatments.len()),
+        treatment_results: Vec::new(),
+        result: MetricOutcome {
+            status: MetricStatus { status: Status::Undefined, metric_type: metric_type(m) },
+        },
+    }
+}
+
+/// The sequential plan and the information fractions of a metric's looks, if any.
+#[derive(Clone, Copy)]
+struct Look<'a> {
+    plan: Option<&'a SequentialPlan>,
+    fractions: Option<&'a Vec<f64>>,
+}
+
+/// One comparison's row: undefined with its reason, or filled from its test at `alpha`.
+fn comparison_row(
+    analysis: &Analysis<'_>,
+    p: &Pending,
+    m: &Metric<'_>,
+    sums: &[Result<ArmSummary, UndefinedReason>],
+    alpha: f64,
+    look: Look<'_>,
+    bounds_cache: &mut BoundsCache,
+) -> Result<ComparisonResult, StatsError> {
+    let req = analysis.req;
+    let control = sums.get(analysis.control_idx).and_then(|s| s.as_ref().ok());
+    let treatment = sums.get(p.treatment_idx).and_then(|s| s.as_ref().ok());
+    let mut row =
+        ComparisonResult::undefined(analysis.name_of(p.treatment_idx), req.control.clone(), alpha);
+    row.control_mean = control.and_then(|c| finite(c.mean));
+    row.treatment_mean = treatment.and_then(|t| finite(t.mean));
+    match &p.test {
+        Err(reason) => row.undefined_reason = Some(reason.to_string()),
+        Ok(test) => fill_from_test(&mut row, analysis, m, test, alpha, look, bounds_cache)?,
+    }
+    Ok(row)
+}
+
+/// Fills a row from its test: the interval at the fixed-horizon alpha or the sequential
+/// bound, the status it implies, and the power numbers.
+fn fill_from_test(
+    row: &mut ComparisonResult,
+    analysis: &Analysis<'_>,
+    m: &Metric<'_>,
+    test: &DifferenceTest,
+    alpha: f64,
+    look: Look<'_>,
+    bounds_cache: &mut BoundsCache,
+) -> Result<(), StatsError> {
+    let relative_ci = analysis.req.relative_ci;
+    let (c, p_value): (Comparison, Tail) = match look.plan {
+        None => (test.at_alpha(alpha, relative_ci), test.p_value),
+        Some(plan) => {
+            let bound = sequential_bound(plan, look.fractions, m, test, alpha, bounds_cache)?;
+            row.adjusted_alpha = bound.nominal_alpha;
+            row.sequential = Some(bound.result);
+            let c = test.at_critical(bound.critical, bound.nominal_alpha, relative_ci);
+            (c, bound.p_value.unwrap_or(test.p_value))
+        }
+    };
+    row.absolute = IntervalResult::from(&c.absolute);
+    match &c.relative {
+        Ok(r) => row.relative = IntervalResult::from(r),
+        Err(reason) => row.undefined_reason = Some(reason.to_string()),
+    }
+    row.statistic = finite(test.statistic);
+    row.dof = test.dof.and_then(finite);
+    row.p_value = finite(p_value.p);
+    row.log10_p_value = finite(p_value.log10_p());
+    row.status = status_for(&c, m);
+    let (powered, required, achieved) =
+        power_numbers(m, &test.control, &test.treatment, alpha, analysis.req.power);
+    match powered {
+        Ok(v) => row.powered_effect = finite(v),
+        Err(reason) => {
+            row.undefined_reason.get_or_insert_with(|| reason.to_string());
+        }
+    }
+    row.required_sample_size = required.map(f64::ceil);
+    row.achieved_power = achieved;
+    Ok(())
+}
+
+/// A metric's overall status from its comparisons, and its per-arm results (sample
+/// estimates; the Bayesian fields stay empty).
+fn finish_metric(
+    analysis: &Analysis<'_>,
+    out: &mut MetricResult,
+    m: &Metric<'_>,
+    sums: &[Result<ArmSummary, UndefinedReason>],
+) {
+    let statuses: Vec<Status> = out.comparisons.iter().map(|c| c.status).collect();
+    out.result.status.status = overall_status(&statuses, m);
+    out.treatment_results = analysis
+        .req
+        .variants
+        .iter()
+        .enumerate()
+        .map(|(vi, v)| TreatmentResult {
+            treatment_id: v.name.clone(),
+            mean: sums.get(vi).and_then(|s| s.as_ref().ok()).and_then(|s| finite(s.mean)),
+            credible_interval: None,
+            p_best: None,
+            p_beat_control: None,
+            expected_loss: None,
+            relative_differences: Vec::new(),
+            units: m.arms.get(vi).map_or(0, ArmData::n),
+        })
+        .collect();
+}
+
+fn status_for(comparison: &Comparison, metric: &Metric<'_>) -> Status {
     let increase_good = metric.spec.preferred_direction == Direction::Increase;
     if metric.has_margin {
         let null = comparison.test.null_difference;
@@ -44,7 +279,7 @@ pub(super) fn status_for(comparison: &Comparison, metric: &Metric<'_>) -> Status
 }
 
 /// Power numbers for a comparison: `(poweredEffect, requiredSampleSize, achievedPower)`.
-pub(super) fn power_numbers(
+fn power_numbers(
     metric: &Metric<'_>,
     control: &ArmSummary,
     treatment: &ArmSummary,

@@ -49,17 +49,34 @@ pub use result::{
     SrmResult, StatsSettings, Status, TreatmentResult,
 };
 
-use crate::correction::adjusted_alphas;
 use crate::error::{StatsError, UndefinedReason};
-use crate::frequentist::{DifferenceTest, Method, TestSpec};
+use crate::frequentist::Method;
 use crate::numeric::finite;
 use crate::srm;
 use crate::sufficient::{ArmSummary, CupedArm, cuped};
 
-use bayesian::bayesian_metric;
-use frequentist::{Pending, power_numbers, status_for};
-use sequential::{BoundsCache, SequentialPlan, metric_look, sequential_bound, sequential_plan};
+use sequential::{SequentialPlan, metric_looks, sequential_plan};
 use validate::{ArmData, Metric, validate};
+
+/// A validated request and what the analysis of every metric shares.
+struct Analysis<'r> {
+    req: &'r AnalysisRequest,
+    /// In request order.
+    metrics: Vec<Metric<'r>>,
+    /// Per metric, one summary per arm in `variants` order.
+    summaries: Vec<Vec<Result<ArmSummary, UndefinedReason>>>,
+    /// Index of the control variant.
+    control_idx: usize,
+    /// Indices of the treatment variants, in `variants` order.
+    treatments: Vec<usize>,
+}
+
+impl Analysis<'_> {
+    /// The name of variant `idx`.
+    fn name_of(&self, idx: usize) -> String {
+        self.req.variants.get(idx).map(|v| v.name.clone()).unwrap_or_default()
+    }
+}
 
 /// Runs the whole analysis.
 ///
@@ -83,17 +100,32 @@ use validate::{ArmData, Metric, validate};
 pub fn analyze(req: &AnalysisRequest) -> Result<AnalysisResult, StatsError> {
     let (control_idx, metrics) = validate(req)?;
     let plan = sequential_plan(req)?;
+    // Annotations come in this order: sequential looks, SRM, CUPED, then the tests.
     let mut annotations = Vec::new();
-    let looks = match &plan {
-        Some(SequentialPlan::Group { looks, final_expected, .. }) => metrics
-            .iter()
-            .enumerate()
-            .map(|(mi, m)| metric_look(m, mi, looks, *final_expected, &mut annotations))
-            .collect::<Result<Vec<_>, _>>()?,
-        _ => vec![None; metrics.len()],
+    let looks = metric_looks(plan.as_ref(), &metrics, &mut annotations)?;
+    let srm = srm_check(req, &metrics, &mut annotations)?;
+    let summaries = metrics
+        .iter()
+        .enumerate()
+        .map(|(mi, m)| summaries(m, req.method, &mut annotations, mi))
+        .collect();
+    let treatments = (0..req.variants.len()).filter(|&i| i != control_idx).collect();
+    let analysis = Analysis { req, metrics, summaries, control_idx, treatments };
+    let results = if req.method == Method::Bayesian {
+        bayesian::results(&analysis)
+    } else {
+        frequentist::results(&analysis, plan.as_ref(), &looks, &mut annotations)?
     };
+    Ok(AnalysisResult { srm, results, annotations })
+}
 
-    // SRM on assigned units (or the largest n seen for the variant).
+/// The sample-ratio mismatch check on assigned units (or the largest `n` seen for a variant
+/// without `units`), with an annotation when it flags a mismatch.
+fn srm_check(
+    req: &AnalysisRequest,
+    metrics: &[Metric<'_>],
+    annotations: &mut Vec<String>,
+) -> Result<SrmResult, StatsError> {
     let observed: Vec<u64> = req
         .variants
         .iter()
@@ -125,176 +157,7 @@ pub fn analyze(req: &AnalysisRequest) -> Result<AnalysisResult, StatsError> {
     if srm.mismatch {
         annotations.push("srm: observed units differ from the expected shares (p < 0.001); results may be biased".to_owned());
     }
-
-    let treatments: Vec<usize> = (0..req.variants.len()).filter(|&i| i != control_idx).collect();
-    let relative_ci = req.relative_ci;
-
-    let all_summaries: Vec<Vec<Result<ArmSummary, UndefinedReason>>> = metrics
-        .iter()
-        .enumerate()
-        .map(|(mi, m)| summaries(m, req.method, &mut annotations, mi))
-        .collect();
-
-    if req.method == Method::Bayesian {
-        let results = metrics
-            .iter()
-            .zip(&all_summaries)
-            .map(|(m, sums)| bayesian_metric(req, m, sums, control_idx, &treatments))
-            .collect();
-        return Ok(AnalysisResult { srm, results, annotations });
-    }
-
-    // Phase 1: alpha-independent tests for every metric × treatment.
-    let mut methods = Vec::with_capacity(metrics.len());
-    let mut pending = Vec::with_capacity(metrics.len() * treatments.len());
-    for (mi, (m, sums)) in metrics.iter().zip(&all_summaries).enumerate() {
-        let is_plain_binary = matches!(m.arms.first(), Some(ArmData::Binary(_, None)));
-        let method = match req.method {
-            Method::TTest => Method::TTest,
-            Method::ChiSquared if is_plain_binary => Method::ChiSquared,
-            Method::ChiSquared => {
-                annotations.push(format!(
-                    "metrics[{mi}]: chi-squared applies to binary metrics without covariate; used METHOD_Z_TEST"
-                ));
-                Method::ZTest
-            }
-            _ => Method::ZTest,
-        };
-        if method == Method::ChiSquared && m.has_margin {
-            annotations.push(format!(
-                "metrics[{mi}]: the pooled test assumes equal proportions; the shifted non-inferiority null uses the unpooled statistic"
-            ));
-        }
-        methods.push(method);
-        let spec = TestSpec { method, sides: m.sides, null_relative_shift: m.null_relative_shift };
-        let control = sums.get(control_idx).copied().unwrap_or(Err(UndefinedReason::MissingData));
-        for &ti in &treatments {
-            let treatment = sums.get(ti).copied().unwrap_or(Err(UndefinedReason::MissingData));
-            let test =
-                control.and_then(|c| treatment.and_then(|t| DifferenceTest::new(&c, &t, &spec)));
-            pending.push(Pending { metric_idx: mi, treatment_idx: ti, test });
-        }
-    }
-
-    // Phase 2: corrections, then intervals at each comparison's adjusted alpha.
-    let correction = req.correction;
-    let ln_ps: Vec<Option<f64>> = pending
-        .iter()
-        .map(|p| p.test.as_ref().ok().map(|t| t.p_value.ln_p).filter(|l| !l.is_nan()))
-        .collect();
-    let alphas = adjusted_alphas(correction, req.alpha, &ln_ps);
-
-    let mut results: Vec<MetricResult> = metrics
-        .iter()
-        .zip(&methods)
-        .map(|(m, method)| MetricResult {
-            id: m.spec.id.clone(),
-            stats_settings: StatsSettings {
-                method: method_label(plan.as_ref(), *method),
-                alpha: req.alpha,
-                adjusted_alpha: req.alpha,
-                correction: req.correction.as_str(),
-            },
-            comparisons: Vec::with_capacity(treatments.len()),
-            treatment_results: Vec::new(),
-            result: MetricOutcome {
-                status: MetricStatus { status: Status::Undefined, metric_type: metric_type(m) },
-            },
-        })
-        .collect();
-
-    let mut bounds_cache = BoundsCache::default();
-    for (p, &alpha) in pending.iter().zip(&alphas) {
-        let (Some(m), Some(out), Some(sums)) = (
-            metrics.get(p.metric_idx),
-            results.get_mut(p.metric_idx),
-            all_summaries.get(p.metric_idx),
-        ) else {
-            continue;
-        };
-        let look = looks.get(p.metric_idx).and_then(Option::as_ref);
-        let control = sums.get(control_idx).and_then(|s| s.as_ref().ok());
-        let treatment = sums.get(p.treatment_idx).and_then(|s| s.as_ref().ok());
-        let mut row = ComparisonResult {
-            treatment: name_of(req, p.treatment_idx),
-            control: req.control.clone(),
-            control_mean: control.and_then(|c| finite(c.mean)),
-            treatment_mean: treatment.and_then(|t| finite(t.mean)),
-            absolute: IntervalResult::default(),
-            relative: IntervalResult::default(),
-            statistic: None,
-            dof: None,
-            p_value: None,
-            log10_p_value: None,
-            adjusted_alpha: alpha,
-            status: Status::Undefined,
-            powered_effect: None,
-            required_sample_size: None,
-            achieved_power: None,
-            undefined_reason: None,
-            sequential: None,
-        };
-        match &p.test {
-            Err(reason) => row.undefined_reason = Some(reason.to_string()),
-            Ok(test) => {
-                let (c, p_value) = match &plan {
-                    None => (test.at_alpha(alpha, relative_ci), test.p_value),
-                    Some(plan) => {
-                        let bound =
-                            sequential_bound(plan, look, m, test, alpha, &mut bounds_cache)?;
-                        row.adjusted_alpha = bound.nominal_alpha;
-                        row.sequential = Some(bound.result);
-                        let c = test.at_critical(bound.critical, bound.nominal_alpha, relative_ci);
-                        (c, bound.p_value.unwrap_or(test.p_value))
-                    }
-                };
-                row.absolute = IntervalResult::from(&c.absolute);
-                match &c.relative {
-                    Ok(r) => row.relative = IntervalResult::from(r),
-                    Err(reason) => row.undefined_reason = Some(reason.to_string()),
-                }
-                row.statistic = finite(test.statistic);
-                row.dof = test.dof.and_then(finite);
-                row.p_value = finite(p_value.p);
-                row.log10_p_value = finite(p_value.log10_p());
-                row.status = status_for(&c, m);
-                let (powered, required, achieved) =
-                    power_numbers(m, &test.control, &test.treatment, alpha, req.power);
-                match powered {
-                    Ok(v) => row.powered_effect = finite(v),
-                    Err(reason) => {
-                        row.undefined_reason.get_or_insert_with(|| reason.to_string());
-                    }
-                }
-                row.required_sample_size = required.map(f64::ceil);
-                row.achieved_power = achieved;
-            }
-        }
-        out.stats_settings.adjusted_alpha =
-            out.stats_settings.adjusted_alpha.min(row.adjusted_alpha);
-        out.comparisons.push(row);
-    }
-
-    for ((out, m), sums) in results.iter_mut().zip(&metrics).zip(&all_summaries) {
-        let statuses: Vec<Status> = out.comparisons.iter().map(|c| c.status).collect();
-        out.result.status.status = overall_status(&statuses, m);
-        out.treatment_results = req
-            .variants
-            .iter()
-            .enumerate()
-            .map(|(vi, v)| TreatmentResult {
-                treatment_id: v.name.clone(),
-                mean: sums.get(vi).and_then(|s| s.as_ref().ok()).and_then(|s| finite(s.mean)),
-                credible_interval: None,
-                p_best: None,
-                p_beat_control: None,
-                expected_loss: None,
-                relative_differences: Vec::new(),
-                units: m.arms.get(vi).map_or(0, ArmData::n),
-            })
-            .collect();
-    }
-    Ok(AnalysisResult { srm, results, annotations })
+    Ok(srm)
 }
 
 /// The `statsSettings.method` label: the sequential procedure when there is one, else the
@@ -387,10 +250,6 @@ fn overall_status(statuses: &[Status], metric: &Metric<'_>) -> Status {
         }
     }
     Status::Undefined
-}
-
-fn name_of(req: &AnalysisRequest, idx: usize) -> String {
-    req.variants.get(idx).map(|v| v.name.clone()).unwrap_or_default()
 }
 
 fn metric_type(m: &Metric<'_>) -> &'static str {

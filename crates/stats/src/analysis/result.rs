@@ -114,6 +114,32 @@ pub struct ComparisonResult {
     pub sequential: Option<SequentialResult>,
 }
 
+impl ComparisonResult {
+    /// A comparison with nothing computed yet: every number `null`, status undefined, at
+    /// `adjusted_alpha`.
+    pub(super) fn undefined(treatment: String, control: String, adjusted_alpha: f64) -> Self {
+        ComparisonResult {
+            treatment,
+            control,
+            control_mean: None,
+            treatment_mean: None,
+            absolute: IntervalResult::default(),
+            relative: IntervalResult::default(),
+            statistic: None,
+            dof: None,
+            p_value: None,
+            log10_p_value: None,
+            adjusted_alpha,
+            status: Status::Undefined,
+            powered_effect: None,
+            required_sample_size: None,
+            achieved_power: None,
+            undefined_reason: None,
+            sequential: None,
+        }
+    }
+}
+
 /// What a sequential test decided at this look.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
 #[serde(rename_all = "SCREAMING_SNAKE_CASE")]

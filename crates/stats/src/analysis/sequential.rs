@@ -6,7 +6,7 @@ use crate::frequentist::{DifferenceTest, Method, Sides};
 use crate::numeric::finite;
 use crate::sequential::{self, AlwaysValid, GroupSequentialDesign, Spending};
 
-use super::request::{AnalysisRequest, SequentialSpec};
+use super::request::{AnalysisRequest, Count, SequentialSpec};
 use super::result::{SequentialDecision, SequentialResult};
 use super::validate::Metric;
 
@@ -16,6 +16,8 @@ pub(super) enum SequentialPlan {
     AlwaysValid { tuning: f64 },
 }
 
+/// The request's `sequential` checked against its method and correction; `None` for a
+/// fixed-horizon analysis.
 pub(super) fn sequential_plan(req: &AnalysisRequest) -> Result<Option<SequentialPlan>, StatsError> {
     let Some(spec) = &req.sequential else { return Ok(None) };
     if req.method != Method::ZTest {
@@ -35,22 +37,7 @@ pub(super) fn sequential_plan(req: &AnalysisRequest) -> Result<Option<Sequential
     }
     let plan = match spec {
         SequentialSpec::GroupSequential { final_expected_sample_size, looks, spending } => {
-            let looks: Vec<f64> = looks.iter().map(|n| n.0 as f64).collect();
-            let final_expected = final_expected_sample_size.0 as f64;
-            // Checks order and size now; the current look is added per metric.
-            sequential::information_fractions(&looks, final_expected)
-                .map_err(|e| e.at("sequential"))?;
-            if looks.len() >= sequential::MAX_LOOKS {
-                return Err(StatsError::invalid(
-                    "sequential.looks",
-                    format!("expected fewer than {} earlier looks", sequential::MAX_LOOKS),
-                ));
-            }
-            let spending = match spending {
-                Some(text) => text.parse::<Spending>().map_err(|e| e.at("sequential"))?,
-                None => Spending::default(),
-            };
-            SequentialPlan::Group { final_expected, looks, spending }
+            group_plan(*final_expected_sample_size, looks, spending.as_deref())?
         }
         SequentialSpec::AlwaysValid { tuning } => {
             AlwaysValid::new(0.05, Sides::TwoSided, *tuning).map_err(|e| e.at("sequential"))?;
@@ -60,9 +47,50 @@ pub(super) fn sequential_plan(req: &AnalysisRequest) -> Result<Option<Sequential
     Ok(Some(plan))
 }
 
+/// A group-sequential plan: the earlier looks in order and below the limit, and the spending
+/// function parsed.
+fn group_plan(
+    final_expected_sample_size: Count,
+    looks: &[Count],
+    spending: Option<&str>,
+) -> Result<SequentialPlan, StatsError> {
+    let looks: Vec<f64> = looks.iter().map(|n| n.0 as f64).collect();
+    let final_expected = final_expected_sample_size.0 as f64;
+    // Checks order and size now; the current look is added per metric.
+    sequential::information_fractions(&looks, final_expected).map_err(|e| e.at("sequential"))?;
+    if looks.len() >= sequential::MAX_LOOKS {
+        return Err(StatsError::invalid(
+            "sequential.looks",
+            format!("expected fewer than {} earlier looks", sequential::MAX_LOOKS),
+        ));
+    }
+    let spending = match spending {
+        Some(text) => text.parse::<Spending>().map_err(|e| e.at("sequential"))?,
+        None => Spending::default(),
+    };
+    Ok(SequentialPlan::Group { final_expected, looks, spending })
+}
+
+/// Every metric's information fractions under a group-sequential plan (see [`metric_look`]);
+/// `None` for every metric under any other plan.
+pub(super) fn metric_looks(
+    plan: Option<&SequentialPlan>,
+    metrics: &[Metric<'_>],
+    annotations: &mut Vec<String>,
+) -> Result<Vec<Option<Vec<f64>>>, StatsError> {
+    match plan {
+        Some(SequentialPlan::Group { looks, final_expected, .. }) => metrics
+            .iter()
+            .enumerate()
+            .map(|(mi, m)| metric_look(m, mi, looks, *final_expected, annotations))
+            .collect(),
+        _ => Ok(vec![None; metrics.len()]),
+    }
+}
+
 /// The information fractions of a metric's looks, the current one (all its units) last;
 /// `None` for a metric without units, whose comparisons are undefined anyway.
-pub(super) fn metric_look(
+fn metric_look(
     m: &Metric<'_>,
     mi: usize,
     looks: &[f64],
@@ -142,6 +170,7 @@ fn crossed(test: &DifferenceTest, critical: f64) -> bool {
     }
 }
 
+/// The critical value of one comparison at this look, at its corrected `alpha`.
 pub(super) fn sequential_bound(
     plan: &SequentialPlan,
     fractions: Option<&Vec<f64>>,
@@ -152,55 +181,73 @@ pub(super) fn sequential_bound(
 ) -> Result<SequentialBound, StatsError> {
     match plan {
         SequentialPlan::Group { spending, .. } => {
-            // A defined test has units, so its metric has looks; the fallback, one final look,
-            // is the fixed-horizon test.
-            debug_assert!(fractions.is_some(), "a defined comparison has a look");
-            let fractions = fractions.map(Vec::as_slice).unwrap_or(&[1.0]);
             let design = GroupSequentialDesign { alpha, sides: m.sides, spending: *spending };
-            let bounds = cache.get(fractions, design)?;
-            let critical = bounds.z_bounds.last().copied().unwrap_or(f64::INFINITY);
-            let t = fractions.last().copied().unwrap_or(1.0);
-            let decision = if crossed(test, critical) {
-                SequentialDecision::Reject
-            } else if t >= 1.0 {
-                SequentialDecision::Stop
-            } else {
-                SequentialDecision::Continue
-            };
-            Ok(SequentialBound {
-                critical,
-                nominal_alpha: bounds.adjusted_alpha.last().copied().unwrap_or(0.0),
-                p_value: None,
-                result: SequentialResult {
-                    look: Some(fractions.len()),
-                    information_fraction: Some(t),
-                    cumulative_alpha_spent: bounds.cumulative_alpha_spent.last().copied(),
-                    z_bound: finite(critical),
-                    decision,
-                },
-            })
+            group_bound(fractions, design, test, cache)
         }
-        SequentialPlan::AlwaysValid { tuning } => {
-            let cs = AlwaysValid::new(alpha, m.sides, *tuning)?;
-            let n = test.control.n + test.treatment.n;
-            let critical = cs.critical(n);
-            let decision = if crossed(test, critical) {
-                SequentialDecision::Reject
-            } else {
-                SequentialDecision::Continue
-            };
-            Ok(SequentialBound {
-                critical,
-                nominal_alpha: alpha,
-                p_value: Some(cs.p_value(test.statistic, n)),
-                result: SequentialResult {
-                    look: None,
-                    information_fraction: None,
-                    cumulative_alpha_spent: None,
-                    z_bound: finite(critical),
-                    decision,
-                },
-            })
-        }
+        SequentialPlan::AlwaysValid { tuning } => always_valid_bound(*tuning, m, test, alpha),
     }
+}
+
+/// The Lan–DeMets bound of the current (last) look: reject, stop at the final look, or go on.
+fn group_bound(
+    fractions: Option<&Vec<f64>>,
+    design: GroupSequentialDesign,
+    test: &DifferenceTest,
+    cache: &mut BoundsCache,
+) -> Result<SequentialBound, StatsError> {
+    // A defined test has units, so its metric has looks; the fallback, one final look,
+    // is the fixed-horizon test.
+    debug_assert!(fractions.is_some(), "a defined comparison has a look");
+    let fractions = fractions.map(Vec::as_slice).unwrap_or(&[1.0]);
+    let bounds = cache.get(fractions, design)?;
+    let critical = bounds.z_bounds.last().copied().unwrap_or(f64::INFINITY);
+    let t = fractions.last().copied().unwrap_or(1.0);
+    let decision = if crossed(test, critical) {
+        SequentialDecision::Reject
+    } else if t >= 1.0 {
+        SequentialDecision::Stop
+    } else {
+        SequentialDecision::Continue
+    };
+    Ok(SequentialBound {
+        critical,
+        nominal_alpha: bounds.adjusted_alpha.last().copied().unwrap_or(0.0),
+        p_value: None,
+        result: SequentialResult {
+            look: Some(fractions.len()),
+            information_fraction: Some(t),
+            cumulative_alpha_spent: bounds.cumulative_alpha_spent.last().copied(),
+            z_bound: finite(critical),
+            decision,
+        },
+    })
+}
+
+/// The always-valid critical value at the comparison's total units, with its p-value.
+fn always_valid_bound(
+    tuning: f64,
+    m: &Metric<'_>,
+    test: &DifferenceTest,
+    alpha: f64,
+) -> Result<SequentialBound, StatsError> {
+    let cs = AlwaysValid::new(alpha, m.sides, tuning)?;
+    let n = test.control.n + test.treatment.n;
+    let critical = cs.critical(n);
+    let decision = if crossed(test, critical) {
+        SequentialDecision::Reject
+    } else {
+        SequentialDecision::Continue
+    };
+    Ok(SequentialBound {
+        critical,
+        nominal_alpha: alpha,
+        p_value: Some(cs.p_value(test.statistic, n)),
+        result: SequentialResult {
+            look: None,
+            information_fraction: None,
+            cumulative_alpha_spent: None,
+            z_bound: finite(critical),
+            decision,
+        },
+    })
 }

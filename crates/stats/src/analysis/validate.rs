@@ -51,6 +51,8 @@ fn reject(present: bool, path: &str, field: &str, ty: &str) -> Result<(), StatsE
     }
 }
 
+/// One arm's statistics for a metric of type `ty`: the fields of that type required, the
+/// others rejected, the sums validated.
 fn parse_arm(spec: &StatsSpec, ty: MetricType, path: &str) -> Result<ArmData, StatsError> {
     let covariate = spec
         .covariate
@@ -59,52 +61,55 @@ fn parse_arm(spec: &StatsSpec, ty: MetricType, path: &str) -> Result<ArmData, St
                 .map_err(|e| e.at(&format!("{path}.covariate")))
         })
         .transpose()?;
-    let n = spec.n.0;
     match ty {
-        MetricType::Binary => {
-            let name = "binary";
-            reject(spec.sum.is_some(), path, "sum", name)?;
-            reject(spec.sum_squares.is_some(), path, "sumSquares", name)?;
-            reject(
-                spec.numerator.is_some() || spec.denominator.is_some(),
-                path,
-                "numerator",
-                name,
-            )?;
-            reject(spec.cross_products.is_some(), path, "crossProducts", name)?;
-            let s = require(spec.successes, path, "successes", name)?;
-            Ok(ArmData::Binary(BinaryStats::new(n, s.0).map_err(|e| e.at(path))?, covariate))
-        }
-        MetricType::Mean => {
-            let name = "mean";
-            reject(spec.successes.is_some(), path, "successes", name)?;
-            reject(
-                spec.numerator.is_some() || spec.denominator.is_some(),
-                path,
-                "numerator",
-                name,
-            )?;
-            reject(spec.cross_products.is_some(), path, "crossProducts", name)?;
-            let sum = require(spec.sum, path, "sum", name)?;
-            let ss = require(spec.sum_squares, path, "sumSquares", name)?;
-            Ok(ArmData::Mean(MeanStats::new(n, sum, ss).map_err(|e| e.at(path))?, covariate))
-        }
-        MetricType::Ratio => {
-            let name = "ratio";
-            reject(spec.successes.is_some(), path, "successes", name)?;
-            reject(spec.sum.is_some(), path, "sum", name)?;
-            reject(spec.sum_squares.is_some(), path, "sumSquares", name)?;
-            reject(spec.covariate.is_some(), path, "covariate", name)?;
-            let num = require(spec.numerator, path, "numerator", name)?;
-            let den = require(spec.denominator, path, "denominator", name)?;
-            let cross = require(spec.cross_products, path, "crossProducts", name)?;
-            let num = Moments::new(num.sum, num.sum_squares)
-                .map_err(|e| e.at(&format!("{path}.numerator")))?;
-            let den = Moments::new(den.sum, den.sum_squares)
-                .map_err(|e| e.at(&format!("{path}.denominator")))?;
-            Ok(ArmData::Ratio(RatioStats::new(n, num, den, cross).map_err(|e| e.at(path))?))
-        }
+        MetricType::Binary => parse_binary(spec, path, covariate),
+        MetricType::Mean => parse_mean(spec, path, covariate),
+        MetricType::Ratio => parse_ratio(spec, path),
     }
+}
+
+fn parse_binary(
+    spec: &StatsSpec,
+    path: &str,
+    covariate: Option<Covariate>,
+) -> Result<ArmData, StatsError> {
+    let name = "binary";
+    reject(spec.sum.is_some(), path, "sum", name)?;
+    reject(spec.sum_squares.is_some(), path, "sumSquares", name)?;
+    reject(spec.numerator.is_some() || spec.denominator.is_some(), path, "numerator", name)?;
+    reject(spec.cross_products.is_some(), path, "crossProducts", name)?;
+    let s = require(spec.successes, path, "successes", name)?;
+    Ok(ArmData::Binary(BinaryStats::new(spec.n.0, s.0).map_err(|e| e.at(path))?, covariate))
+}
+
+fn parse_mean(
+    spec: &StatsSpec,
+    path: &str,
+    covariate: Option<Covariate>,
+) -> Result<ArmData, StatsError> {
+    let name = "mean";
+    reject(spec.successes.is_some(), path, "successes", name)?;
+    reject(spec.numerator.is_some() || spec.denominator.is_some(), path, "numerator", name)?;
+    reject(spec.cross_products.is_some(), path, "crossProducts", name)?;
+    let sum = require(spec.sum, path, "sum", name)?;
+    let ss = require(spec.sum_squares, path, "sumSquares", name)?;
+    Ok(ArmData::Mean(MeanStats::new(spec.n.0, sum, ss).map_err(|e| e.at(path))?, covariate))
+}
+
+fn parse_ratio(spec: &StatsSpec, path: &str) -> Result<ArmData, StatsError> {
+    let name = "ratio";
+    reject(spec.successes.is_some(), path, "successes", name)?;
+    reject(spec.sum.is_some(), path, "sum", name)?;
+    reject(spec.sum_squares.is_some(), path, "sumSquares", name)?;
+    reject(spec.covariate.is_some(), path, "covariate", name)?;
+    let num = require(spec.numerator, path, "numerator", name)?;
+    let den = require(spec.denominator, path, "denominator", name)?;
+    let cross = require(spec.cross_products, path, "crossProducts", name)?;
+    let num =
+        Moments::new(num.sum, num.sum_squares).map_err(|e| e.at(&format!("{path}.numerator")))?;
+    let den =
+        Moments::new(den.sum, den.sum_squares).map_err(|e| e.at(&format!("{path}.denominator")))?;
+    Ok(ArmData::Ratio(RatioStats::new(spec.n.0, num, den, cross).map_err(|e| e.at(path))?))
 }
 
 pub(super) struct Metric<'a> {
@@ -116,7 +121,24 @@ pub(super) struct Metric<'a> {
     pub(super) has_margin: bool,
 }
 
+/// The request checked, in order: settings, variants, prior, then each metric. Gives the
+/// control's index and the metrics with their arms in `variants` order.
 pub(super) fn validate(req: &AnalysisRequest) -> Result<(usize, Vec<Metric<'_>>), StatsError> {
+    validate_levels(req)?;
+    let control = validate_variants(req)?;
+    validate_prior(req.prior)?;
+    let names: Vec<&str> = req.variants.iter().map(|v| v.name.as_str()).collect();
+    let metrics = req
+        .metrics
+        .iter()
+        .enumerate()
+        .map(|(mi, m)| validate_metric(req, mi, m, &names))
+        .collect::<Result<Vec<_>, _>>()?;
+    Ok((control, metrics))
+}
+
+/// `alpha` and `power` in (0, 1).
+fn validate_levels(req: &AnalysisRequest) -> Result<(), StatsError> {
     if !(req.alpha > 0.0 && req.alpha < 1.0) {
         return Err(StatsError::invalid(
             "alpha",
@@ -129,6 +151,11 @@ pub(super) fn validate(req: &AnalysisRequest) -> Result<(usize, Vec<Metric<'_>>)
             format!("expected a number in (0, 1), got {}", req.power),
         ));
     }
+    Ok(())
+}
+
+/// At least two variants with distinct names and positive weights; gives the control's index.
+fn validate_variants(req: &AnalysisRequest) -> Result<usize, StatsError> {
     if req.variants.len() < 2 {
         return Err(StatsError::invalid(
             "variants",
@@ -150,13 +177,17 @@ pub(super) fn validate(req: &AnalysisRequest) -> Result<(usize, Vec<Metric<'_>>)
         }
     }
     let names: Vec<&str> = req.variants.iter().map(|v| v.name.as_str()).collect();
-    let control = names.iter().position(|n| *n == req.control).ok_or_else(|| {
+    names.iter().position(|n| *n == req.control).ok_or_else(|| {
         StatsError::invalid(
             "control",
             format!("expected one of the variants ({}), got {:?}", names.join(", "), req.control),
         )
-    })?;
-    match req.prior {
+    })
+}
+
+/// A Beta prior with valid shapes, or a normal prior with a finite mean and a positive sd.
+fn validate_prior(prior: Option<PriorSpec>) -> Result<(), StatsError> {
+    match prior {
         Some(PriorSpec::Beta { alpha, beta }) => {
             BetaPrior::new(alpha, beta).map_err(|e| e.at("prior"))?;
         }
@@ -171,72 +202,90 @@ pub(super) fn validate(req: &AnalysisRequest) -> Result<(usize, Vec<Metric<'_>>)
         Some(PriorSpec::Normal { .. }) => {}
         None => {}
     }
-    let mut metrics = Vec::with_capacity(req.metrics.len());
-    for (mi, m) in req.metrics.iter().enumerate() {
-        let mpath = format!("metrics[{mi}]");
-        if req.metrics.iter().take(mi).any(|o| o.id == m.id) {
-            return Err(StatsError::invalid(
-                format!("{mpath}.id"),
-                format!("duplicate metric id {:?}", m.id),
-            ));
-        }
-        if let Some(key) = m.data.keys().find(|k| !names.contains(&k.as_str())) {
-            return Err(StatsError::invalid(
-                format!("{mpath}.data.{key}"),
-                format!("unknown variant; expected one of {}", names.join(", ")),
-            ));
-        }
-        let mut arms = Vec::with_capacity(names.len());
-        for name in &names {
-            let path = format!("{mpath}.data.{name}");
-            let spec = m.data.get(*name).ok_or_else(|| {
-                StatsError::invalid(
-                    format!("{mpath}.data"),
-                    format!("missing statistics for variant {name:?}"),
-                )
-            })?;
-            arms.push(parse_arm(spec, m.metric_type, &path)?);
-        }
-        let with_cov = arms.iter().filter(|a| a.covariate().is_some()).count();
-        if with_cov != 0 && with_cov != arms.len() {
-            return Err(StatsError::invalid(
-                format!("{mpath}.data"),
-                "expected a covariate for every variant or for none",
-            ));
-        }
-        if let Some(mde) = m.minimum_detectable_effect
-            && !(mde > 0.0 && mde.is_finite())
-        {
-            return Err(StatsError::invalid(
-                format!("{mpath}.minimumDetectableEffect"),
-                format!("expected a positive relative effect, got {mde}"),
-            ));
-        }
-        let preferred = match m.preferred_direction {
-            Direction::Increase => Sides::Greater,
-            Direction::Decrease => Sides::Less,
-        };
-        let (sides, shift, has_margin) = match m.non_inferiority_margin {
-            Some(nim) => {
-                if !(nim >= 0.0 && nim.is_finite()) {
-                    return Err(StatsError::invalid(
-                        format!("{mpath}.nonInferiorityMargin"),
-                        format!("expected a non-negative relative margin, got {nim}"),
-                    ));
-                }
-                let sides = preferred;
-                if m.sides.is_some_and(|s| s != preferred) {
-                    return Err(StatsError::invalid(
-                        format!("{mpath}.sides"),
-                        "a non-inferiority margin is tested one-sided in the preferred direction",
-                    ));
-                }
-                let shift = if preferred == Sides::Greater { -nim } else { nim };
-                (sides, shift, true)
-            }
-            None => (m.sides.unwrap_or(Sides::TwoSided), 0.0, false),
-        };
-        metrics.push(Metric { spec: m, arms, sides, null_relative_shift: shift, has_margin });
+    Ok(())
+}
+
+/// Metric `mi`: a unique id, statistics for exactly the variants (a covariate for all or
+/// none), a positive MDE, and the sides and null its margin implies.
+fn validate_metric<'r>(
+    req: &'r AnalysisRequest,
+    mi: usize,
+    m: &'r MetricSpec,
+    names: &[&str],
+) -> Result<Metric<'r>, StatsError> {
+    let mpath = format!("metrics[{mi}]");
+    if req.metrics.iter().take(mi).any(|o| o.id == m.id) {
+        return Err(StatsError::invalid(
+            format!("{mpath}.id"),
+            format!("duplicate metric id {:?}", m.id),
+        ));
     }
-    Ok((control, metrics))
+    let arms = metric_arms(m, &mpath, names)?;
+    if let Some(mde) = m.minimum_detectable_effect
+        && !(mde > 0.0 && mde.is_finite())
+    {
+        return Err(StatsError::invalid(
+            format!("{mpath}.minimumDetectableEffect"),
+            format!("expected a positive relative effect, got {mde}"),
+        ));
+    }
+    let (sides, null_relative_shift, has_margin) = metric_sides(m, &mpath)?;
+    Ok(Metric { spec: m, arms, sides, null_relative_shift, has_margin })
+}
+
+/// A metric's arms in `variants` order: no unknown variant, none missing, and a covariate for
+/// every arm or for none.
+fn metric_arms(m: &MetricSpec, mpath: &str, names: &[&str]) -> Result<Vec<ArmData>, StatsError> {
+    if let Some(key) = m.data.keys().find(|k| !names.contains(&k.as_str())) {
+        return Err(StatsError::invalid(
+            format!("{mpath}.data.{key}"),
+            format!("unknown variant; expected one of {}", names.join(", ")),
+        ));
+    }
+    let mut arms = Vec::with_capacity(names.len());
+    for name in names {
+        let path = format!("{mpath}.data.{name}");
+        let spec = m.data.get(*name).ok_or_else(|| {
+            StatsError::invalid(
+                format!("{mpath}.data"),
+                format!("missing statistics for variant {name:?}"),
+            )
+        })?;
+        arms.push(parse_arm(spec, m.metric_type, &path)?);
+    }
+    let with_cov = arms.iter().filter(|a| a.covariate().is_some()).count();
+    if with_cov != 0 && with_cov != arms.len() {
+        return Err(StatsError::invalid(
+            format!("{mpath}.data"),
+            "expected a covariate for every variant or for none",
+        ));
+    }
+    Ok(arms)
+}
+
+/// `(sides, null relative shift, has margin)`: a margin is tested one-sided in the preferred
+/// direction against the shifted null; otherwise the requested sides (default two-sided)
+/// against 0.
+fn metric_sides(m: &MetricSpec, mpath: &str) -> Result<(Sides, f64, bool), StatsError> {
+    let preferred = match m.preferred_direction {
+        Direction::Increase => Sides::Greater,
+        Direction::Decrease => Sides::Less,
+    };
+    let Some(nim) = m.non_inferiority_margin else {
+        return Ok((m.sides.unwrap_or(Sides::TwoSided), 0.0, false));
+    };
+    if !(nim >= 0.0 && nim.is_finite()) {
+        return Err(StatsError::invalid(
+            format!("{mpath}.nonInferiorityMargin"),
+            format!("expected a non-negative relative margin, got {nim}"),
+        ));
+    }
+    if m.sides.is_some_and(|s| s != preferred) {
+        return Err(StatsError::invalid(
+            format!("{mpath}.sides"),
+            "a non-inferiority margin is tested one-sided in the preferred direction",
+        ));
+    }
+    let shift = if preferred == Sides::Greater { -nim } else { nim };
+    Ok((preferred, shift, true))
 }
