@@ -2,6 +2,7 @@
 //! and workflows attach to every kind of flag.
 
 use flagstone_core::{CompileError, Engine, EvaluationContext, MAX_REFERENCE_DEPTH, Reason};
+use flagstone_model::validate::{ErrorKind, ValidationError};
 use serde_json::{Value, json};
 
 fn compile(config: &Value) -> Result<Engine, Vec<CompileError>> {
@@ -37,7 +38,10 @@ fn chain(n: usize, fan: usize) -> Value {
 fn a_diamond_of_references_is_rejected_by_its_cost_not_evaluated() {
     // 2^40 criterion visits if evaluated naively.
     let errors = compile(&chain(40, 2)).unwrap_err();
-    assert!(matches!(errors[0], CompileError::TooCostly { .. }), "{errors:?}");
+    assert!(
+        matches!(&errors[0], CompileError::Invalid(e) if matches!(e.kind, ErrorKind::EvaluationCost { .. })),
+        "{errors:?}"
+    );
     assert!(errors[0].to_string().starts_with("flags[0]: evaluation may visit"), "{}", errors[0]);
     // A modest fan-out is fine and evaluates.
     let engine = compile(&chain(10, 2)).unwrap();
@@ -51,7 +55,11 @@ fn a_diamond_of_references_is_rejected_by_its_cost_not_evaluated() {
 #[test]
 fn long_reference_chains_are_rejected_with_the_chain_named() {
     let errors = compile(&chain(20_000, 1)).unwrap_err();
-    let CompileError::TooDeep { depth, limit, chain: names, .. } = &errors[0] else {
+    let CompileError::Invalid(ValidationError {
+        kind: ErrorKind::ReferenceDepth { depth, limit, chain: names },
+        ..
+    }) = &errors[0]
+    else {
         panic!("{errors:?}")
     };
     assert_eq!((*depth, *limit), (20_001, MAX_REFERENCE_DEPTH));

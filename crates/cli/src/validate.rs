@@ -25,24 +25,11 @@ pub fn run(args: &ValidateArgs) -> anyhow::Result<()> {
     for error in &report.errors {
         eprintln!("{error}");
     }
-    // Compile too: some limits (reference depth and cost, case-insensitive
-    // patterns) are only known once names are resolved, and `eval` must not
-    // reject what `validate` accepted.
-    let compile_errors = if report.is_ok() {
-        flagstone_core::Engine::compile(&config).err().unwrap_or_default()
-    } else {
-        Vec::new()
-    };
-    for error in &compile_errors {
-        eprintln!("{error}");
-    }
-    if !report.is_ok() || !compile_errors.is_empty() {
-        let n = report.errors.len() + compile_errors.len();
-        return Err(bad_input(format!(
-            "{}: {n} error{} found",
-            args.config.display(),
-            if n == 1 { "" } else { "s" }
-        )));
+    // Validation is complete: whatever it accepts, `eval` compiles (compile cannot fail
+    // on a valid config).
+    if !report.is_ok() {
+        let n = report.errors.len();
+        return Err(bad_input(format!("{}: {n} error{} found", args.config.display(), plural(n))));
     }
     println!(
         "{}: ok: {} ({} warning{})",

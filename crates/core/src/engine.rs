@@ -12,16 +12,7 @@ use serde_json::Value;
 use std::collections::HashMap;
 use std::num::NonZeroU32;
 
-/// The longest chain of references (flag → segment → segment → flag …) a
-/// config may have, counting flags and segments. Compile rejects longer
-/// chains, so evaluation recursion is bounded by this compile-time limit,
-/// never by input.
-pub const MAX_REFERENCE_DEPTH: usize = 64;
-
-/// The most criteria one flag's evaluation may visit in the worst case,
-/// counting every path through repeated references. Compile rejects flags
-/// above it, so no config can make one evaluation take exponential time.
-pub const MAX_EVALUATION_COST: u64 = 100_000;
+pub use flagstone_model::limits::{MAX_EVALUATION_COST, MAX_REFERENCE_DEPTH};
 
 /// A compiled config: immutable, `Send + Sync`, cheap to share behind an `Arc`.
 ///
@@ -197,6 +188,9 @@ pub(crate) enum CCriterion {
     Segment(u32),
     Group(GroupOperator, Box<[u32]>),
     Dependency(FlagId, DepExpect),
+    /// Never holds: stands in for a criterion validation would have rejected (compile
+    /// asserts in debug builds before it falls back to this).
+    Never,
 }
 
 #[derive(Debug)]
@@ -315,7 +309,7 @@ impl Engine {
         self.flag_ids().map(move |id| self.evaluate(id, ctx))
     }
 
-    /// The walk: rules in order, the first that decides wins (DESIGN §2.2).
+    /// The walk: rules in order, the first that decides wins (spec §2.2).
     pub(crate) fn resolve<'e, R: Recorder>(
         &'e self,
         flag_idx: u32,
@@ -585,6 +579,7 @@ impl Engine {
                 };
                 Outcome::from_bool(holds)
             }
+            CCriterion::Never => Outcome::False,
         }
     }
 

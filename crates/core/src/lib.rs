@@ -39,18 +39,19 @@
 //! ```
 //!
 //! # Pipeline
-//! [`Engine::compile`] validates a [`flagstone_model::Config`], lowers
-//! rollouts, A/B tests and CloudBees experiments into segments and rules
-//! (see [`lower`]), resolves names to indices, builds regexes and versions
-//! once, and rejects reference cycles and chains deeper than
-//! [`MAX_REFERENCE_DEPTH`]. [`Engine::evaluate`] then walks the rules with no
+//! [`Engine::compile`] validates a [`flagstone_model::Config`] once
+//! ([`flagstone_model::validate::check`]: names resolved, rollouts, A/B tests and
+//! CloudBees experiments lowered into segments and rules, regexes built, reference
+//! cycles rejected and chains bounded by [`MAX_REFERENCE_DEPTH`]), then builds
+//! the runtime form from the valid config ([`Engine::from_valid`]: indices, not
+//! names; sorted sets; flattened expressions). [`Engine::evaluate`] then walks the rules with no
 //! allocation and no lock; [`Engine::explain`] walks the same path and records
 //! it. [`EngineHandle`] swaps engines atomically.
 //!
 //! # Semantics decided here
 //! - A rule whose assignments give every bucket the same outcome does not
 //!   hash: its resolution has no `bucket`, and a missing unit is fine when the
-//!   segment's allocation is whole too (DESIGN §2.2a).
+//!   segment's allocation is whole too (spec §2.2a).
 //! - Case-insensitive string rules compare with Unicode simple case folding
 //!   (the `regex` crate's `(?i)`), so they never allocate.
 //! - A set may mix types; the context value is compared with the members of
@@ -93,7 +94,6 @@ mod engine;
 mod explain;
 pub mod exposure;
 mod handle;
-pub mod lower;
 mod matcher;
 mod resolution;
 pub mod sticky;

@@ -1,11 +1,10 @@
 //! Compiled criteria: attribute rules, property and version conditions.
 //!
-//! Semantics (DESIGN §2.3): the rule value's type decides how the context
+//! Semantics (spec §2.3): the rule value's type decides how the context
 //! value is read, and a type mismatch is "no match", not an error. A missing
 //! or null attribute makes every rule false except `allRule` (vacuously
 //! true) and `is-undefined`.
 
-use flagstone_model::limits::MAX_REGEX_SIZE;
 use flagstone_model::version::{Version, VersionRef};
 use jiff::Timestamp;
 use regex::Regex;
@@ -41,7 +40,7 @@ impl Outcome {
         if b { Outcome::True } else { Outcome::False }
     }
 
-    /// The wording of DESIGN §2.7.
+    /// The wording of spec §2.7.
     pub fn as_str(self) -> &'static str {
         match self {
             Outcome::True => "true",
@@ -381,23 +380,6 @@ impl PropMatcher {
             _ => Outcome::TypeMismatch,
         }
     }
-}
-
-/// Compiles a pattern with the size limit of [`MAX_REGEX_SIZE`].
-pub(crate) fn build_regex(pattern: &str, case_insensitive: bool) -> Result<Regex, regex::Error> {
-    regex::RegexBuilder::new(pattern)
-        .case_insensitive(case_insensitive)
-        .size_limit(MAX_REGEX_SIZE)
-        .build()
-}
-
-/// A case-insensitive literal rule as an anchored regex over the escaped literal.
-pub(crate) fn literal_pattern(
-    prefix: &str,
-    literal: &str,
-    suffix: &str,
-) -> Result<Regex, regex::Error> {
-    build_regex(&format!("{prefix}(?:{}){suffix}", regex::escape(literal)), true)
 }
 
 /// The six `semver-*` property operators as comparisons.

@@ -1,4 +1,4 @@
-//! Allocation and mutual exclusivity (DESIGN §2.6): placing segments and A/B
+//! Allocation and mutual exclusivity (spec §2.6): placing segments and A/B
 //! tests in the 1,000,000 allocation buckets so that exclusive ones never
 //! share a unit.
 //!

@@ -13,7 +13,7 @@ pub const DEFAULT_ALLOCATION_SALT: &str = "flagstone";
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
 pub struct Config {
-    /// Salt of the allocation hash (DESIGN §2.6).
+    /// Salt of the allocation hash (spec §2.6).
     #[serde(default = "default_salt")]
     pub allocation_salt: String,
     /// Flags.

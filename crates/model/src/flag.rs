@@ -1,4 +1,4 @@
-//! Flags, variants and rules (DESIGN §1).
+//! Flags, variants and rules (spec §1).
 
 use crate::targeting::is_false;
 use serde::{Deserialize, Serialize};
@@ -74,7 +74,7 @@ pub struct Rule {
     pub targeting_key_selector: String,
     /// Buckets and what each range of them gets.
     pub assignment_spec: AssignmentSpec,
-    /// Sticky assignments (DESIGN §2.8).
+    /// Sticky assignments (spec §2.8).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub materialization_spec: Option<MaterializationSpec>,
     /// Environments this rule applies in; empty means all.
@@ -134,7 +134,7 @@ impl AssignmentSpec {
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "lowercase")]
 pub enum BucketScheme {
-    /// DESIGN §2.4: MurmurHash3 x64 128 of `"{segmentId}|{unit}"`, `(h1 >> 4) % bucketCount`.
+    /// spec §2.4: MurmurHash3 x64 128 of `"{segmentId}|{unit}"`, `(h1 >> 4) % bucketCount`.
     #[default]
     Confidence,
     /// Unleash: MurmurHash3 x86 32 of `"{group}:{unit}"` with `seed`, `% bucketCount`

@@ -2,7 +2,7 @@
 //!
 //! A config document holds flags (with variants and rules), segments
 //! (targeting and allocation), CloudBees target groups, rollouts, A/B tests
-//! and CloudBees experiments (DESIGN §1). The pipeline starts here:
+//! and CloudBees experiments (spec §1). The pipeline starts here:
 //! [`parse_config`] checks shape (unknown keys are rejected with their JSON
 //! path), then [`validate()`] reports every remaining problem at once, each
 //! with its path. `flagstone-core` compiles a valid config into an engine.
@@ -31,7 +31,7 @@
 //! the full name or the bare id ([`names`]). Rollouts and A/B tests lower to
 //! a segment of their own id, so their ids share the segments' namespace.
 //!
-//! # Decisions where DESIGN is silent
+//! # Decisions where the specification is silent
 //! - Shares become buckets by rounding to the nearest bucket
 //!   ([`fraction::Fraction::buckets_of`]).
 //! - A scheduled reach lower than the step before is a warning, not an error
@@ -59,8 +59,10 @@ pub mod flag;
 pub mod fraction;
 pub mod graph;
 pub mod limits;
+pub mod lower;
 pub mod names;
 pub mod parse;
+pub mod pattern;
 pub mod segment;
 pub mod targeting;
 pub mod validate;
@@ -69,4 +71,4 @@ pub mod workflow;
 
 pub use config::Config;
 pub use parse::{ParseError, parse_config};
-pub use validate::{Validation, ValidationError, ValidationWarning, validate};
+pub use validate::{Valid, Validation, ValidationError, ValidationWarning, check, validate};

@@ -11,22 +11,32 @@ pub const MAX_CONFIG_BYTES: usize = 128 * 1024 * 1024;
 /// which bounds the recursion of deserialisation itself.
 pub const MAX_JSON_DEPTH: usize = 256;
 
-/// The deepest targeting expression accepted (DESIGN §1).
+/// The deepest targeting expression accepted (spec §1).
 pub const MAX_EXPRESSION_DEPTH: usize = 64;
 
 /// The largest compiled size of one regular expression, in bytes.
 pub const MAX_REGEX_SIZE: usize = 1024 * 1024;
 
+/// The longest chain of references (flag → segment → segment → flag …) a config may
+/// have, counting flags and segments. Validation rejects longer chains, so evaluation
+/// recursion is bounded by this limit on the config, never by input.
+pub const MAX_REFERENCE_DEPTH: usize = 64;
+
+/// The most criteria one flag's evaluation may visit in the worst case, counting every
+/// path through repeated references. Validation rejects flags above it, so no config
+/// can make one evaluation take exponential time.
+pub const MAX_EVALUATION_COST: u64 = 100_000;
+
 /// The longest regular expression pattern, in bytes.
 pub const MAX_PATTERN_LEN: usize = 4096;
 
-/// The longest unit (targeting key), in characters (DESIGN §2.2).
+/// The longest unit (targeting key), in characters (spec §2.2).
 pub const MAX_UNIT_LEN: usize = 100;
 
 /// The most flags in one config; CloudBees experiments, which each define a flag, count
 /// separately against the same limit.
 ///
-/// Ten times the largest config Flagstone is specified to load (10,000 flags, DESIGN §2.10).
+/// Ten times the largest config Flagstone is specified to load (10,000 flags, spec §2.10).
 pub const MAX_FLAGS: usize = 100_000;
 
 /// The most segments in one config; target groups, rollouts and A/B tests (which each lower

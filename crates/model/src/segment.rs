@@ -1,11 +1,11 @@
-//! Segments, allocation and target groups (DESIGN §1).
+//! Segments, allocation and target groups (spec §1).
 
 use crate::flag::BucketRange;
 use crate::fraction::Fraction;
 use crate::targeting::{GroupOperator, PropertyOperator, Targeting};
 use serde::{Deserialize, Serialize};
 
-/// The number of allocation buckets (DESIGN §2.6).
+/// The number of allocation buckets (spec §2.6).
 pub const ALLOCATION_BUCKETS: u32 = 1_000_000;
 
 /// A set of units: who is targeted, and what share of them is allocated.

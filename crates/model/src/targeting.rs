@@ -1,4 +1,4 @@
-//! Targeting: named criteria combined by an expression (DESIGN §1).
+//! Targeting: named criteria combined by an expression (spec §1).
 //!
 //! The wire shapes follow Spotify Confidence: `{"criteria": {id: Criterion},
 //! "expression": {"and": {"operands": [{"ref": id}, …]}}}`, with the CloudBees

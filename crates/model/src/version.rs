@@ -1,7 +1,7 @@
 //! Versions: lenient parsing and SemVer precedence.
 //!
 //! [`Version`] is what `version` criteria, `semver-*` property conditions and `versionValue`s compare
-//! (DESIGN §2.3). The policy is LaunchDarkly's padding plus flagd's `v` prefix:
+//! (spec §2.3). The policy is LaunchDarkly's padding plus flagd's `v` prefix:
 //!
 //! | input | parses as | why |
 //! |---|---|---|
@@ -349,11 +349,11 @@ mod tests {
             ("1.0.0-x-y.z--0+b-1", "1.0.0-x-y.z--0+b-1"),
             ("1.0.0-0A.is.legal", "1.0.0-0A.is.legal"),
             ("1.0.0+001", "1.0.0+001"),
-            // DESIGN §2.3: `v`/`V` prefix.
+            // spec §2.3: `v`/`V` prefix.
             ("v1.2.3", "1.2.3"),
             ("V1.2.3", "1.2.3"),
             ("v1", "1.0.0"),
-            // DESIGN §2.3: padding.
+            // spec §2.3: padding.
             ("1", "1.0.0"),
             ("0", "0.0.0"),
             ("1.2", "1.2.0"),
@@ -376,13 +376,13 @@ mod tests {
             "V",
             "vv1.2.3",
             "x1.2.3",
-            // Leading zeros (DESIGN §2.3; SemVer §2 and §9).
+            // Leading zeros (spec §2.3; SemVer §2 and §9).
             "01.2.3",
             "1.02.3",
             "1.2.03",
             "00",
             "1.2.3-01",
-            // Four parts (DESIGN §2.3).
+            // Four parts (spec §2.3).
             "1.2.3.4",
             "2.0.0.0",
             // Empty parts.
@@ -549,7 +549,7 @@ mod tests {
         }
     }
 
-    /// The obvious reading of DESIGN §2.3 as a reference: drop a `v`, pad the numbers with `.0` as
+    /// The obvious reading of spec §2.3 as a reference: drop a `v`, pad the numbers with `.0` as
     /// text, and let the `semver` crate judge the result.
     fn padded_oracle(text: &str) -> Option<semver::Version> {
         let text = text.strip_prefix(['v', 'V']).unwrap_or(text);
@@ -582,19 +582,19 @@ mod tests {
     const SEMVER_DIFFERENCES: [(&str, &str); 4] = [
         (
             "flagd:provider:semver-numeric-context-flag:type=Float/value=match/version=1.2#0",
-            "flagd reads the number 1.2 as the version \"1.2\"; Flagstone never coerces (DESIGN §2.1)",
+            "flagd reads the number 1.2 as the version \"1.2\"; Flagstone never coerces (spec §2.1)",
         ),
         (
             "flagd:provider:semver-numeric-context-flag:type=Integer/value=match/version=2#0",
-            "flagd reads the number 2 as the version \"2\"; Flagstone never coerces (DESIGN §2.1)",
+            "flagd reads the number 2 as the version \"2\"; Flagstone never coerces (spec §2.1)",
         ),
         (
             "launchdarkly:operators-semver-bad-syntax:1:0",
-            "LaunchDarkly rejects \"v2.0.0\"; Flagstone accepts a v prefix, as flagd (DESIGN §2.3)",
+            "LaunchDarkly rejects \"v2.0.0\"; Flagstone accepts a v prefix, as flagd (spec §2.3)",
         ),
         (
             "launchdarkly:operators-semver-bad-syntax:1:1",
-            "LaunchDarkly rejects \"v2.0.0\"; Flagstone accepts a v prefix, as flagd (DESIGN §2.3)",
+            "LaunchDarkly rejects \"v2.0.0\"; Flagstone accepts a v prefix, as flagd (spec §2.3)",
         ),
     ];
 
@@ -618,12 +618,12 @@ mod tests {
                 "semver_lte" => Ordering::is_le,
                 "semver_gt" => Ordering::is_gt,
                 "semver_gte" => Ordering::is_ge,
-                // flagd's `~` and `^` ranges are not Flagstone operators (DESIGN §1 Criterion).
+                // flagd's `~` and `^` ranges are not Flagstone operators (spec §1 Criterion).
                 _ => continue,
             };
             let attribute = case["attribute"].as_str().unwrap();
             // `attribute OP operand`. A value that is not a string, or not a version, never matches
-            // (DESIGN §2.1, §2.3); `not` negates the result (two-valued logic).
+            // (spec §2.1, §2.3); `not` negates the result (two-valued logic).
             let as_version = |value: &serde_json::Value| {
                 value.as_str().and_then(|text| Version::parse(text).ok())
             };

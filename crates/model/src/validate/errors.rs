@@ -1,6 +1,8 @@
 //! What a validation report says: errors, warnings, and the order of their paths.
 
 use crate::flag::MAX_BUCKET_COUNT;
+#[cfg(doc)]
+use crate::limits::{MAX_EVALUATION_COST, MAX_REFERENCE_DEPTH};
 use std::cmp::Ordering;
 
 /// One problem, with the JSON path of the value at fault.
@@ -140,6 +142,26 @@ pub enum ErrorKind {
     Cycle {
         /// The names along the cycle, first repeated last.
         cycle: Vec<String>,
+    },
+    /// A chain of references longer than [`MAX_REFERENCE_DEPTH`].
+    #[error("reference chain of {depth} flags and segments, over the limit of {limit}: {}", .chain.join(" → "))]
+    ReferenceDepth {
+        /// How many flags and segments it passes.
+        depth: usize,
+        /// The limit.
+        limit: usize,
+        /// The names along the chain.
+        chain: Vec<String>,
+    },
+    /// A flag whose worst-case evaluation visits more criteria than [`MAX_EVALUATION_COST`].
+    #[error(
+        "evaluation may visit {cost} criteria through repeated references, over the limit of {limit}"
+    )]
+    EvaluationCost {
+        /// Criteria visited in the worst case.
+        cost: u64,
+        /// The limit.
+        limit: u64,
     },
     /// A bucketing field that the rule's scheme does not use.
     #[error("{field} does not apply to scheme {scheme}")]

@@ -4,22 +4,42 @@
 //! bucket ranges, shares, literals (versions, regexes, times), workflow rules
 //! and reference cycles. It never stops at the first problem.
 //!
-//! The checks are cut along the config's seams: [`errors`] holds what a report
+//! Validation is the one owner of "can this config be served": [`check`] returns,
+//! with the report, a [`Valid`] config that holds what compile needs (the lowered
+//! resources and every regex, built once), so compile cannot meet a problem that
+//! validation let through and never validates again.
+//!
+//! The checks are cut along the config's seams: `errors` holds what a report
 //! says, `names` registers names and follows references (cycles included),
 //! `targeting` checks flags, rules and criteria, `workflows` checks rollouts,
-//! A/B tests and CloudBees experiments.
+//! A/B tests and CloudBees experiments, `references` bounds the depth and cost
+//! of reference chains in the lowered config.
 
 mod errors;
 mod names;
+mod references;
 mod targeting;
 mod workflows;
 
 pub use errors::{ErrorKind, ValidationError, ValidationWarning, WarningKind, compare_paths};
 
 use crate::config::Config;
+use crate::lower::{Lowered, lower};
+use crate::pattern::Patterns;
 use names::Graph;
+use std::cell::Cell;
 use std::collections::{BTreeSet, HashMap};
 use std::fmt;
+
+thread_local! {
+    static RUNS: Cell<usize> = const { Cell::new(0) };
+}
+
+/// How many validations have run on this thread (for tests that count them).
+#[doc(hidden)]
+pub fn validations_on_this_thread() -> usize {
+    RUNS.with(Cell::get)
+}
 
 /// The outcome of [`validate`]: errors make a config unusable, warnings do not.
 #[derive(Clone, Debug, Default, PartialEq)]
@@ -54,14 +74,66 @@ impl Validation {
 /// # Ok::<(), Box<dyn std::error::Error>>(())
 /// ```
 pub fn validate(config: &Config) -> Validation {
+    check(config).0
+}
+
+/// Validates a config and, when it has no errors, gives it back as [`Valid`]: the form
+/// compile takes (`flagstone_core::Engine::from_valid`).
+///
+/// The report is the same as [`validate`]'s; the second half is `Some` exactly when the
+/// report has no errors.
+///
+/// # Examples
+/// ```
+/// let config = flagstone_model::parse_config(r#"{"flags": [{"name": "flags/a"}]}"#)?;
+/// let (report, valid) = flagstone_model::validate::check(&config);
+/// assert!(report.is_ok());
+/// assert_eq!(valid.map(|v| v.config().flags.len()), Some(1));
+/// # Ok::<(), Box<dyn std::error::Error>>(())
+/// ```
+pub fn check(config: &Config) -> (Validation, Option<Valid<'_>>) {
+    RUNS.with(|n| n.set(n.get() + 1));
     let mut v = Validator::new(config);
     v.run();
-    let mut out = Validation { errors: v.errors, warnings: v.warnings };
-    out.errors.sort_by(|a, b| {
+    let mut report = Validation { errors: v.errors, warnings: v.warnings };
+    report.errors.sort_by(|a, b| {
         compare_paths(&a.path, &b.path).then_with(|| a.to_string().cmp(&b.to_string()))
     });
-    out.warnings.sort_by(|a, b| compare_paths(&a.path, &b.path));
-    out
+    report.warnings.sort_by(|a, b| compare_paths(&a.path, &b.path));
+    let valid = match v.lowered {
+        Some(lowered) if report.is_ok() => Some(Valid { config, lowered, patterns: v.patterns }),
+        _ => None,
+    };
+    (report, valid)
+}
+
+/// A config that passed validation, with what compile needs: its lowered rollouts,
+/// A/B tests and experiments, and every regex it uses, already built.
+///
+/// Only [`check`] makes one, so holding a `Valid` means every name resolves, every
+/// literal parses, every regex builds and every reference chain is within its limits.
+#[derive(Clone, Debug)]
+pub struct Valid<'a> {
+    config: &'a Config,
+    lowered: Lowered,
+    patterns: Patterns,
+}
+
+impl<'a> Valid<'a> {
+    /// The config as written.
+    pub fn config(&self) -> &'a Config {
+        self.config
+    }
+
+    /// What its rollouts, A/B tests and CloudBees experiments lower to.
+    pub fn lowered(&self) -> &Lowered {
+        &self.lowered
+    }
+
+    /// Every regex the config uses, built.
+    pub fn patterns(&self) -> &Patterns {
+        &self.patterns
+    }
 }
 
 struct Validator<'a> {
@@ -76,6 +148,10 @@ struct Validator<'a> {
     graph: Graph,
     /// The graph node whose references are being collected.
     current: Option<String>,
+    /// Every regex built so far.
+    patterns: Patterns,
+    /// The lowered config, once everything before the reference limits passed.
+    lowered: Option<Lowered>,
 }
 
 impl<'a> Validator<'a> {
@@ -89,6 +165,8 @@ impl<'a> Validator<'a> {
             groups: HashMap::new(),
             graph: Graph::default(),
             current: None,
+            patterns: Patterns::default(),
+            lowered: None,
         }
     }
 
@@ -133,6 +211,13 @@ impl<'a> Validator<'a> {
         self.experiments();
         self.exclusivity();
         self.cycles();
+        // Depth and cost are properties of the lowered reference graph, which is only well
+        // formed (every name resolved, no cycle) when nothing above failed.
+        if self.errors.is_empty() {
+            let lowered = lower(self.config);
+            self.reference_limits(&lowered);
+            self.lowered = Some(lowered);
+        }
     }
 }
 
@@ -169,7 +254,7 @@ fn json_type(value: &serde_json::Value) -> &'static str {
     }
 }
 
-/// Lowercases the first letter and drops a trailing period (STYLE §4).
+/// Lowercases the first letter and drops a trailing period (CONTRIBUTING.md §4).
 fn house_style(message: &str) -> String {
     let trimmed = message.trim().trim_end_matches('.');
     let mut chars = trimmed.chars();

@@ -121,7 +121,7 @@ impl Validator<'_> {
                     ErrorKind::Duplicate { name: name.clone(), first },
                 );
             }
-            // Each workflow lowers to a segment of the same id (DESIGN §2.5).
+            // Each workflow lowers to a segment of the same id (spec §2.5).
             if let Some(id) = collection.id_of(name) {
                 self.register_segment(&path, &format!("segments/{id}"));
             }

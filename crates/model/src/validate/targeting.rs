@@ -3,8 +3,9 @@
 use super::{ErrorKind, Validator, WarningKind, house_style, json_type, truncate};
 use crate::flag::{MAX_BUCKET_COUNT, Outcome, Rule};
 use crate::fraction::Fraction;
-use crate::limits::{MAX_PATTERN_LEN, MAX_REGEX_SIZE};
+use crate::limits::MAX_PATTERN_LEN;
 use crate::names::{Collection, rule_id};
+use crate::pattern::rule_pattern;
 use crate::segment::{ALLOCATION_BUCKETS, Allocation};
 use crate::targeting::{
     AttributeRule, Criterion, DependencyCriterion, DependencyExpectation, Expression,
@@ -178,14 +179,15 @@ impl Validator<'_> {
         }
     }
 
-    pub(super) fn regex(&mut self, path: &str, pattern: &str) {
+    /// Builds a regex the config needs (kept for compile), or reports why it does not build.
+    pub(super) fn regex(&mut self, path: &str, pattern: &str, case_insensitive: bool) {
         if pattern.len() > MAX_PATTERN_LEN {
             let message =
                 format!("pattern is {} bytes, over the limit of {MAX_PATTERN_LEN}", pattern.len());
             self.error(path, ErrorKind::InvalidRegex { pattern: truncate(pattern), message });
             return;
         }
-        if let Err(e) = regex::RegexBuilder::new(pattern).size_limit(MAX_REGEX_SIZE).build() {
+        if let Err(e) = self.patterns.build(pattern, case_insensitive) {
             let message = house_style(
                 e.to_string().lines().last().unwrap_or_default().trim_start_matches("error: "),
             );
@@ -329,7 +331,7 @@ impl Validator<'_> {
                 _,
             ) => Some("a number operand"),
             (PropertyOperator::Regex, J::String(pattern)) => {
-                self.regex(&opath, pattern);
+                self.regex(&opath, pattern, false);
                 None
             }
             (PropertyOperator::InArray, J::Array(_)) => None,
@@ -349,6 +351,12 @@ impl Validator<'_> {
     }
 
     pub(super) fn attribute_rule(&mut self, path: &str, rule: &AttributeRule) {
+        // A case-insensitive literal or set is matched by a regex over its escaped text.
+        if !matches!(rule, AttributeRule::Regex(_))
+            && let Some((pattern, case_insensitive)) = rule_pattern(rule)
+        {
+            self.regex(path, &pattern, case_insensitive);
+        }
         match rule {
             AttributeRule::Eq(r) => self.scalar(&format!("{path}.eqRule.value"), &r.value),
             AttributeRule::Set(r) => {
@@ -401,7 +409,11 @@ impl Validator<'_> {
             AttributeRule::StartsWith(_)
             | AttributeRule::EndsWith(_)
             | AttributeRule::Contains(_) => {}
-            AttributeRule::Regex(r) => self.regex(&format!("{path}.regexRule.pattern"), &r.pattern),
+            AttributeRule::Regex(r) => self.regex(
+                &format!("{path}.regexRule.pattern"),
+                &r.pattern,
+                rule.is_case_insensitive(),
+            ),
             AttributeRule::Any(inner) => {
                 self.attribute_rule(&format!("{path}.anyRule.rule"), &inner.rule)
             }

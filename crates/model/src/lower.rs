@@ -1,7 +1,9 @@
-//! Lowering the managed resources into segments and rules (DESIGN §2.5).
+//! Lowering the managed resources into segments and rules (spec §2.5).
 //!
-//! Rollouts, A/B tests and CloudBees experiments are not evaluated as such:
-//! compile turns each into plain segments and rules, so one walk serves all.
+//! Rollouts, A/B tests and CloudBees experiments are not evaluated as such: they
+//! become plain segments and rules, so one walk serves all. Lowering is a model
+//! step (model → model): validation sees what lowering produces, and compile
+//! consumes it without lowering again.
 //!
 //! - Every rollout and A/B test defines segment `segments/{id}`, so other
 //!   targeting may refer to it whatever the workflow's state; only `LIVE` and
@@ -25,55 +27,64 @@
 //!   to the next condition. `enabled: false` gives no rules (client default).
 //!
 //! Shares become buckets by rounding to the nearest bucket
-//! ([`flagstone_model::fraction::Fraction::buckets_of`]): a reach of 0.00005
+//! ([`crate::fraction::Fraction::buckets_of`]): a reach of 0.00005
 //! is one bucket of 10,000, 0.00004 is none.
 
-use flagstone_model::Config;
-use flagstone_model::experiment::{
+use crate::Config;
+use crate::experiment::{
     Experiment, ExperimentCondition, ExperimentValue, PLATFORM_ATTRIBUTE, WHOLE_PERCENTAGE,
     variant_id_for_value,
 };
-use flagstone_model::flag::{
+use crate::flag::{
     Assignment, AssignmentSpec, BucketRange, Flag, FlagState, Outcome, Rule, Variant,
 };
-use flagstone_model::fraction::Fraction;
-use flagstone_model::names::Collection;
-use flagstone_model::segment::{Allocation, Segment, SegmentState};
-use flagstone_model::targeting::{
+use crate::fraction::Fraction;
+use crate::names::Collection;
+use crate::segment::{Allocation, Segment, SegmentState};
+use crate::targeting::{
     AttributeCriterion, AttributeRule, Criterion, EqRule, SegmentCriterion, Targeting, Value,
 };
-use flagstone_model::workflow::WorkflowState;
+use crate::workflow::WorkflowState;
 use std::collections::{BTreeMap, HashMap};
 
 /// Buckets of workflow rules.
 pub const WORKFLOW_BUCKETS: u32 = 10_000;
 
-/// A reach that changes over time: `(from, buckets)` steps sorted by time.
-#[derive(Clone, Debug)]
-pub(crate) struct ScheduleSpec {
-    pub(crate) base: u32,
-    pub(crate) steps: Vec<(jiff::Timestamp, u32)>,
+/// A reach that changes over time: `(from, buckets)` steps in document order.
+#[derive(Clone, Debug, PartialEq)]
+pub struct ScheduleSpec {
+    /// The buckets that get the variant before the first step.
+    pub base: u32,
+    /// `(from, buckets)`: from that instant on, buckets below `buckets` get the variant.
+    pub steps: Vec<(jiff::Timestamp, u32)>,
 }
 
 /// A rule lowered from a workflow, with the JSON path of its source.
-pub(crate) struct LoweredRule {
-    pub(crate) rule: Rule,
-    pub(crate) schedule: Option<ScheduleSpec>,
-    pub(crate) path: String,
+#[derive(Clone, Debug, PartialEq)]
+pub struct LoweredRule {
+    /// The rule, as if written on the flag.
+    pub rule: Rule,
+    /// The schedule its reach follows, if any (its first assignment is the scheduled one).
+    pub schedule: Option<ScheduleSpec>,
+    /// The workflow it comes from (`rollouts[0]`, `experiments[2]`).
+    pub path: String,
 }
 
 /// What lowering adds to a config.
-#[derive(Default)]
-pub(crate) struct Lowered {
+#[derive(Clone, Debug, Default, PartialEq)]
+pub struct Lowered {
     /// Segments, each with the JSON path of its source.
-    pub(crate) segments: Vec<(Segment, String)>,
+    pub segments: Vec<(Segment, String)>,
     /// Rules to append to existing flags, by full flag name, in document order.
-    pub(crate) rules: HashMap<String, Vec<LoweredRule>>,
-    /// Flags defined by experiments, with their rules.
-    pub(crate) flags: Vec<(Flag, Vec<LoweredRule>, String)>,
+    pub rules: HashMap<String, Vec<LoweredRule>>,
+    /// Flags defined by experiments, with their rules and the experiment's path.
+    pub flags: Vec<(Flag, Vec<LoweredRule>, String)>,
 }
 
-pub(crate) fn lower(config: &Config) -> Lowered {
+/// Lowers every rollout, A/B test and CloudBees experiment of `config`.
+///
+/// Resources whose names do not parse lower to nothing (validation reports them).
+pub fn lower(config: &Config) -> Lowered {
     let mut out = Lowered::default();
     for (i, r) in config.rollouts.iter().enumerate() {
         let Some(id) = Collection::Rollouts.id_of(&r.name) else { continue };
