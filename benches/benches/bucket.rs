@@ -1,4 +1,4 @@
-//! Bucketing benches (DESIGN §2.4): the `murmur3` crate's reader API against Flagstone's streaming
+//! Bucketing benches (spec §2.4): the `murmur3` crate's reader API against Flagstone's streaming
 //! MurmurHash3, both over the same 40-byte key `"{salt}|{unit}"`.
 
 use std::hint::black_box;

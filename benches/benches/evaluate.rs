@@ -1,4 +1,4 @@
-//! Engine benches: the cases of DESIGN §2.10.
+//! Engine benches: the cases of spec §2.10.
 
 use criterion::{Criterion, Throughput, criterion_group, criterion_main};
 use flagstone_benches::{

@@ -1,4 +1,4 @@
-//! Statistics benches (DESIGN §3.4): frequentist comparisons, the exact Bayesian two-arm
+//! Statistics benches (spec §3.4): frequentist comparisons, the exact Bayesian two-arm
 //! comparison, a whole 100-metric × 5-variant request, and group-sequential bounds.
 
 use criterion::{Criterion, criterion_group, criterion_main};
@@ -115,7 +115,7 @@ fn bench_stats(c: &mut Criterion) {
     group.finish();
 }
 
-/// Group-sequential bounds for 30 equally spaced looks (DESIGN §3.2; issue budget 5 ms): the
+/// Group-sequential bounds for 30 equally spaced looks (spec §3.2; issue budget 5 ms): the
 /// default design (two-sided 0.05, power family ρ = 2) and O'Brien–Fleming-type spending.
 fn bench_sequential(c: &mut Criterion) {
     let mut group = c.benchmark_group("stats");

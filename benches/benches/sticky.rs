@@ -1,5 +1,5 @@
 //! Sticky assignments: a stored hit through the in-memory store, and a
-//! persistent-store batch read of 100 flags for one unit (DESIGN §2.8).
+//! persistent-store batch read of 100 flags for one unit (spec §2.8).
 
 use criterion::{Criterion, criterion_group, criterion_main};
 use flagstone_benches::{engine, matching_context, two_criteria};

@@ -1,7 +1,7 @@
 //! Workflow benches (issue #4): evaluating a flag served by a live scheduled
 //! rollout, and allocating 1,000 exclusive segments.
 //!
-//! Targets: `evaluate/rollout_scheduled` within the split target of DESIGN
+//! Targets: `evaluate/rollout_scheduled` within the split target of spec
 //! §2.10 (≤ 120 ns); `allocate/1k_segments` ≤ 50 ms.
 
 use std::hint::black_box;

@@ -1,4 +1,4 @@
-//! Evaluation allocates nothing on the heap (DESIGN §2.9): a counting global
+//! Evaluation allocates nothing on the heap (spec §2.9): a counting global
 //! allocator, counting per thread so parallel tests do not disturb the count.
 
 use flagstone_core::{Engine, EvaluationContext};

@@ -2,7 +2,7 @@
 //! reference interpreter, and explain agrees with evaluate, for random
 //! configs and contexts.
 //!
-//! The reference is written straight from DESIGN.md §2 over the *model* types:
+//! The reference is written straight from spec §2 over the *model* types:
 //! it finds everything by name, recurses plainly, builds nothing in advance and
 //! memoises nothing. It shares only two things with the engine, both tested on
 //! their own: `bucket_of` (§2.4) and `Version` (lenient parsing and SemVer
@@ -10,7 +10,7 @@
 //! patterns the generator writes, so that it does not lean on the `regex` crate
 //! the engine uses.
 //!
-//! Where DESIGN is silent the reference follows the decisions written in the
+//! Where the specification is silent the reference follows the decisions written in the
 //! docs of `flagstone_core` and the model:
 //! - a rule with one assignment covering all its buckets reports no bucket;
 //! - a segment's allocation is whole when it is not archived, has no
@@ -1440,7 +1440,7 @@ fn check_explain(config: &Config, contexts: &[Json]) -> Result<(), TestCaseError
     Ok(())
 }
 
-/// Found by the property: DESIGN §2.3 says `eq`/`set` on numbers compare
+/// Found by the property: spec §2.3 says `eq`/`set` on numbers compare
 /// numerically, so `-0.0` is in a set holding `0` (as it equals an `eqRule` of 0).
 #[test]
 fn negative_zero_is_in_a_set_of_zero() {

@@ -1,7 +1,7 @@
 //! The shared case corpus (`tests/data/spec/*.json`) run against the engine.
 //!
 //! Each file holds a config and cases `{name, flag?, context, now?, variant,
-//! reason, rule?, bucket?}`; expectations are written by hand from DESIGN §2.
+//! reason, rule?, bucket?}`; expectations are written by hand from spec §2.
 //! The CLI runs the same corpus in `crates/cli/tests/spec_cli.rs`.
 
 use flagstone_core::{Engine, EvaluationContext};

@@ -1,4 +1,4 @@
-//! Concurrency and scale under load (DESIGN §5): readers evaluating while a writer swaps valid
+//! Concurrency and scale under load (spec §5): readers evaluating while a writer swaps valid
 //! and invalid configs, a loom model of the publish/read protocol the handle relies on, and the
 //! input limits at their scale (a 50 MB config, a 10,000-deep expression, catastrophic-looking
 //! regexes). Timings are printed (`--nocapture`) for the issue notes, never asserted.

@@ -103,7 +103,7 @@ fn fixed(cases: u32) -> ProptestConfig {
 proptest! {
     #![proptest_config(fixed(48))]
 
-    /// DESIGN §2.4: raising the reach only grows the variant's range, so every
+    /// spec §2.4: raising the reach only grows the variant's range, so every
     /// unit that had the variant keeps it. Checked twice: by recompiling with
     /// each reach, and by one engine whose schedule steps through the same
     /// reaches; both must equal `bucket < reach·10000`.
@@ -294,7 +294,7 @@ fn within_5_sigma(count: usize, n: usize, p: f64) -> bool {
 proptest! {
     #![proptest_config(fixed(5))]
 
-    /// DESIGN §2.6: after `allocate`, two exclusive A/B tests never share a
+    /// spec §2.6: after `allocate`, two exclusive A/B tests never share a
     /// unit, checked through the engine over 100,000 units; each still holds
     /// its proportion of them.
     #[test]

@@ -1,5 +1,5 @@
 //! `flagstone allocate`: give unallocated segments and A/B tests their
-//! allocation buckets (DESIGN §2.6).
+//! allocation buckets (spec §2.6).
 
 use crate::edit::{Mode, save};
 use crate::exit::bad_input;

@@ -1,13 +1,13 @@
 //! `flagstone rollout …` and `flagstone abtest …`: lifecycle moves on a config file.
 //!
 //! Each verb finds the resource by full name or id, checks the move against
-//! the lifecycle (DESIGN §1), stamps `updateTime`, validates the whole
+//! the lifecycle (spec §1), stamps `updateTime`, validates the whole
 //! config and writes it atomically; `--dry-run` prints the diff instead.
 //!
 //! Decisions:
 //! - Pausing a `LIVE` rollout with a schedule first sets `reach` to the
 //!   schedule's reach in force at the time of the move, so the pause freezes
-//!   what units get (DESIGN §2.5). The schedule is kept and governs again
+//!   what units get (spec §2.5). The schedule is kept and governs again
 //!   after `resume`.
 //! - A move that lowers the reach a rollout serves (`set-reach`, or `resume`
 //!   onto a lower scheduled step) prints a warning; so does an A/B test

@@ -2,12 +2,12 @@
 //!
 //! ```toml
 //! [tags]       # every mismatching case with this tag is a documented difference
-//! stringify-coercion = "Flagstone never coerces types (DESIGN §2.1)"
+//! stringify-coercion = "Flagstone never coerces types (spec §2.1)"
 //! [operators]  # every mismatching case using this neutral operator
 //! in_cidr = "Flagstone has no IP network rule"
 //! [cases]      # one case, by id
 //! "unleash:...:F1" = "why"
-//! [bugs]       # engine bugs against DESIGN.md, to be fixed (not policy)
+//! [bugs]       # engine bugs against the specification, to be fixed (not policy)
 //! ```
 //!
 //! Each entry must stay true: a `[cases]` or `[bugs]` id that passes (or names no case), and a
@@ -29,7 +29,7 @@ pub struct Differences {
     /// Policy differences by case id.
     #[serde(default)]
     pub cases: BTreeMap<String, String>,
-    /// Cases where Flagstone disagrees with its own DESIGN.md, by case id.
+    /// Cases where Flagstone disagrees with its own specification (`docs/spec`), by case id.
     #[serde(default)]
     pub bugs: BTreeMap<String, String>,
 }

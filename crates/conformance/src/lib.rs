@@ -21,7 +21,7 @@
 //! ), "conditions.jsonl")?;
 //! let differences = Differences::parse(r#"
 //!     [tags]
-//!     stringify-coercion = "Flagstone never coerces types (DESIGN §2.1)"
+//!     stringify-coercion = "Flagstone never coerces types (spec §2.1)"
 //! "#)?;
 //! let result = run(&cases, &differences);
 //! assert_eq!(result.outcomes[0].verdict, Verdict::Passed);
@@ -82,7 +82,7 @@ pub enum Verdict {
     Passed,
     /// A documented difference; the entries that document it (`tag stringify-coercion`).
     Documented(Vec<String>),
-    /// Listed under `[bugs]`: Flagstone disagrees with its own DESIGN.md.
+    /// Listed under `[bugs]`: Flagstone disagrees with its own specification (`docs/spec`).
     KnownBug,
     /// An unexplained mismatch.
     Failed,

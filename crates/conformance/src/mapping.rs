@@ -25,7 +25,7 @@
 //!
 //! LaunchDarkly and GrowthBook apply an operator to each element of a list attribute. For their
 //! cases each attribute rule `R` becomes `or(R, anyRule(R))`, which a Flagstone user writes for
-//! the same effect (a rule other than `anyRule` / `allRule` is false on a list, DESIGN §2.3).
+//! the same effect (a rule other than `anyRule` / `allRule` is false on a list, spec §2.3).
 //!
 //! `in_cidr` has no Flagstone rule, and deep equality of lists and objects, string ordering and
 //! non-scalar operands have no Flagstone literal: those cases are [`Unmappable`].

@@ -1,6 +1,6 @@
 //! Bucketing: stable hashing of units into buckets.
 //!
-//! Flagstone's own scheme (DESIGN §2.4) hashes `"{salt}|{unit}"` with MurmurHash3 x64 128-bit, seed 0,
+//! Flagstone's own scheme (spec §2.4) hashes `"{salt}|{unit}"` with MurmurHash3 x64 128-bit, seed 0,
 //! keeps the first 64-bit half (`h1` of the reference algorithm), and takes `(h1 >> 4) % n_buckets`.
 //! [`bucket_of`] does exactly that.
 //!
@@ -50,7 +50,7 @@ macro_rules! fold_parts {
     }};
 }
 
-/// Flagstone's bucket of `unit_key` under `salt` (DESIGN §2.4): `(h1 >> 4) % n_buckets`, where `h1` is
+/// Flagstone's bucket of `unit_key` under `salt` (spec §2.4): `(h1 >> 4) % n_buckets`, where `h1` is
 /// [`hash_parts`] of the UTF-8 bytes of `"{salt}|{unit_key}"`.
 ///
 /// The string is hashed in three pieces with [`Murmur3X64`], so nothing is allocated. The result is always below
@@ -80,7 +80,7 @@ pub fn bucket_of(salt: &str, unit_key: &str, n_buckets: NonZeroU32) -> u32 {
     ((h1 >> 4) % u64::from(n_buckets.get())) as u32
 }
 
-/// Flagstone's hash (DESIGN §2.4): the first 64-bit half (`h1`) of MurmurHash3 x64 128-bit with seed 0
+/// Flagstone's hash (spec §2.4): the first 64-bit half (`h1`) of MurmurHash3 x64 128-bit with seed 0
 /// over the concatenation of `parts`.
 ///
 /// This is the low 64 bits of [`murmur3_x64_128`] and of the `murmur3` crate's `murmur3_x64_128`, and
@@ -529,7 +529,7 @@ mod tests {
 
     #[test]
     fn design_test_vector() {
-        // DESIGN §2.4 and issue #3.
+        // spec §2.4 and issue #3.
         assert_eq!(bucket_of("MegaSalt-confidence-test", "roug", n(1_000_000)), 567_493);
     }
 

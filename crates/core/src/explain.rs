@@ -1,4 +1,4 @@
-//! Explain: the same walk as evaluate, with a recorder that keeps every step (DESIGN §2.7).
+//! Explain: the same walk as evaluate, with a recorder that keeps every step (spec §2.7).
 
 use crate::context::EvaluationContext;
 use crate::engine::{CFlag, Engine, Recorder, Skip, Walk};

@@ -1,4 +1,4 @@
-//! Exposures: which unit saw which variant through which rule, and when (DESIGN §2.8).
+//! Exposures: which unit saw which variant through which rule, and when (spec §2.8).
 //!
 //! Offline analysis joins exposures with metric events per unit. An exposure
 //! is made from a resolution that a rule decided ([`Exposure::from_resolution`]);

@@ -18,7 +18,7 @@ pub enum UpdateError {
     Compile(Vec<CompileError>),
 }
 
-/// A shared, swappable engine (DESIGN §2.9).
+/// A shared, swappable engine (spec §2.9).
 ///
 /// Readers call [`EngineHandle::load`] (wait-free, no lock) and evaluate on
 /// the engine they got; a writer compiles off to the side and swaps

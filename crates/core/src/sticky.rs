@@ -1,4 +1,4 @@
-//! Sticky assignments (materializations, DESIGN §2.8).
+//! Sticky assignments (materializations, spec §2.8).
 //!
 //! A rule with a `materializationSpec` remembers which variant each unit got,
 //! so the unit keeps it when targeting, reach or ranges change:

@@ -1,5 +1,5 @@
 //! One test body for every assignment store: the store contract, and sticky
-//! assignments through the engine (DESIGN §2.8).
+//! assignments through the engine (spec §2.8).
 #![allow(
     clippy::unwrap_used,
     clippy::expect_used,
