@@ -7,10 +7,16 @@
 //! 1 is written as `binary` (success = the unit has a positive sum), any other as `mean`.
 //! Variant names of the form `flags/{flag}/variants/{id}` are shortened to `{id}`. The control
 //! is the variant named `control` when there is one, else the first in name order.
+//!
+//! Both files are read line by line ([`crate::input::jsonl`]); an exposure line has the shape
+//! the engine writes ([`Exposure`]), unknown keys rejected, and an event line has exactly
+//! `unit`, `metric`, `value` and `time`.
 
 use crate::exit::bad_input;
+use crate::input::{Line, jsonl};
 use anyhow::Context;
 use clap::Args;
+use flagstone_core::exposure::Exposure;
 use flagstone_stats::MeanStats;
 use flagstone_stats::analysis::{
     AnalysisRequest, CorrectionName, Count, Direction, MethodName, MetricKind, MetricSpec,
@@ -18,13 +24,12 @@ use flagstone_stats::analysis::{
 };
 use serde::Deserialize;
 use std::collections::{BTreeMap, BTreeSet, HashMap};
-use std::io::{BufRead, BufReader};
 use std::path::{Path, PathBuf};
 
 /// Arguments of `flagstone aggregate`.
 #[derive(Debug, Args)]
 pub struct AggregateArgs {
-    /// Exposures, one JSON object per line (`flagstone eval --exposures`).
+    /// Exposures as `flagstone eval --exposures` writes them, one JSON object per line.
     #[arg(long)]
     exposures: PathBuf,
     /// Metric events, one `{"unit","metric","value","time"}` object per line.
@@ -39,34 +44,12 @@ pub struct AggregateArgs {
 }
 
 #[derive(Debug, Deserialize)]
-#[serde(rename_all = "camelCase")]
-struct Exposure {
-    flag: String,
-    variant: Option<String>,
-    unit: String,
-    time: String,
-}
-
-#[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
 struct Event {
     unit: String,
     metric: String,
     value: f64,
     time: String,
-}
-
-fn parse_line<T: for<'de> Deserialize<'de>>(
-    file: &Path,
-    line_no: usize,
-    line: &str,
-) -> anyhow::Result<T> {
-    let de = &mut serde_json::Deserializer::from_str(line);
-    serde_path_to_error::deserialize(de).map_err(|e| {
-        let at = e.path().to_string();
-        let at = if at == "." { "(root)".to_owned() } else { at };
-        bad_input(format!("{}:{line_no}: {at}: {}", file.display(), e.inner()))
-    })
 }
 
 fn parse_time(file: &Path, line_no: usize, text: &str) -> anyhow::Result<jiff::Timestamp> {
@@ -76,12 +59,6 @@ fn parse_time(file: &Path, line_no: usize, text: &str) -> anyhow::Result<jiff::T
             file.display()
         ))
     })
-}
-
-fn open(path: &Path) -> anyhow::Result<BufReader<std::fs::File>> {
-    let f = std::fs::File::open(path)
-        .map_err(|e| bad_input(format!("{}: cannot read: {e}", path.display())))?;
-    Ok(BufReader::new(f))
 }
 
 fn short_variant(name: &str) -> &str {
@@ -106,15 +83,8 @@ fn aggregate(args: &AggregateArgs) -> anyhow::Result<AnalysisRequest> {
     let mut variant_names: Vec<String> = Vec::new();
     let mut units: HashMap<String, Assignment> = HashMap::new();
     let mut flags_seen: BTreeSet<String> = BTreeSet::new();
-    for (i, line) in open(&args.exposures)?.lines().enumerate() {
-        let line_no = i + 1;
-        let line = line.map_err(|e| {
-            bad_input(format!("{}:{line_no}: cannot read: {e}", args.exposures.display()))
-        })?;
-        if line.trim().is_empty() {
-            continue;
-        }
-        let exposure: Exposure = parse_line(&args.exposures, line_no, &line)?;
+    for line in jsonl::<Exposure>(&args.exposures)? {
+        let Line { number: line_no, value: exposure } = line?;
         if args.flag.as_deref().is_some_and(|f| f != exposure.flag) {
             continue;
         }
@@ -157,15 +127,8 @@ fn aggregate(args: &AggregateArgs) -> anyhow::Result<AnalysisRequest> {
     let wanted: BTreeSet<&str> = args.metrics.iter().map(String::as_str).collect();
     let mut per_metric: BTreeMap<String, (HashMap<String, f64>, bool)> =
         args.metrics.iter().map(|m| (m.clone(), (HashMap::new(), true))).collect();
-    for (i, line) in open(&args.events)?.lines().enumerate() {
-        let line_no = i + 1;
-        let line = line.map_err(|e| {
-            bad_input(format!("{}:{line_no}: cannot read: {e}", args.events.display()))
-        })?;
-        if line.trim().is_empty() {
-            continue;
-        }
-        let event: Event = parse_line(&args.events, line_no, &line)?;
+    for line in jsonl::<Event>(&args.events)? {
+        let Line { number: line_no, value: event } = line?;
         if !event.value.is_finite() {
             return Err(bad_input(format!(
                 "{}:{line_no}: value: expected a finite number",

@@ -1,11 +1,12 @@
 //! `flagstone analyze`: an AnalysisRequest (JSON) in, an AnalysisResult (JSON or a table) out.
 
 use crate::exit::bad_input;
+use crate::input::{Source, parse_json};
 use anyhow::Context;
 use clap::{Args, ValueEnum};
 use flagstone_stats::analysis::{AnalysisRequest, AnalysisResult, IntervalResult, analyze};
 use std::io::Write;
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 
 /// Output format of `flagstone analyze`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
@@ -27,22 +28,9 @@ pub struct AnalyzeArgs {
     format: Format,
 }
 
-/// Parses a request, naming the file and the JSON path of the first problem.
-pub fn parse_request(path: &Path, text: &str) -> anyhow::Result<AnalysisRequest> {
-    let de = &mut serde_json::Deserializer::from_str(text);
-    let request: AnalysisRequest = serde_path_to_error::deserialize(de).map_err(|e| {
-        let at = e.path().to_string();
-        let at = if at == "." { "(root)".to_owned() } else { at };
-        bad_input(format!("{}: {at}: {}", path.display(), e.inner()))
-    })?;
-    Ok(request)
-}
-
 /// Runs `flagstone analyze`.
 pub fn run(args: &AnalyzeArgs) -> anyhow::Result<()> {
-    let text = std::fs::read_to_string(&args.input)
-        .map_err(|e| bad_input(format!("{}: cannot read: {e}", args.input.display())))?;
-    let request = parse_request(&args.input, &text)?;
+    let request: AnalysisRequest = parse_json(Source::File(&args.input))?;
     let result =
         analyze(&request).map_err(|e| bad_input(format!("{}: {e}", args.input.display())))?;
     let mut out = std::io::stdout().lock();

@@ -1,20 +1,17 @@
 //! `flagstone eval`: resolve flags for one context, or stream a JSONL file of contexts.
 
 use crate::exit::bad_input;
-use crate::input::{load_config, read_text};
+use crate::input::{InputError, Line, Problem, Source, jsonl, load_config, parse_json};
 use anyhow::Context as _;
 use clap::Args;
 use flagstone_core::exposure::{Exposure, ExposureSink};
 use flagstone_core::sticky::Persistence;
-use flagstone_core::{Engine, EvaluationContext, Explanation, FlagId, Reason, Resolution};
+use flagstone_core::{Engine, EvaluationContext, Explanation, FlagId, Resolution};
 use flagstone_store::{JsonLinesSink, RedbStore};
 use serde::Serialize;
 use serde_json::Value;
-use std::io::{BufRead, BufWriter, IsTerminal, Read, Write};
+use std::io::{BufWriter, IsTerminal, Write};
 use std::path::{Path, PathBuf};
-
-/// The longest JSONL line accepted, in bytes (16 MiB).
-const MAX_LINE_BYTES: usize = 16 * 1024 * 1024;
 
 /// Arguments of `flagstone eval`.
 #[derive(Debug, Args)]
@@ -81,25 +78,28 @@ impl Effects {
     }
 }
 
-/// One resolution as printed.
+/// One resolution as printed: its own fields, then its explanation when asked for.
 #[derive(Serialize)]
-#[serde(rename_all = "camelCase")]
-struct Printed<'a> {
-    flag: &'a str,
-    variant: Option<&'a str>,
-    value: Option<&'a Value>,
-    reason: Reason,
-    rule: Option<&'a str>,
-    segment: Option<&'a str>,
-    assignment_id: Option<&'a str>,
-    bucket: Option<u32>,
+struct Resolved<'a> {
+    #[serde(flatten)]
+    resolution: Resolution<'a>,
     #[serde(skip_serializing_if = "Option::is_none")]
     explanation: Option<Explanation>,
 }
 
 #[derive(Serialize)]
 struct Output<'a> {
-    resolutions: Vec<Printed<'a>>,
+    resolutions: Vec<Resolved<'a>>,
+}
+
+/// A context that is not JSON: the parser's message, as `not a JSON object: ...`.
+fn not_json(e: InputError) -> anyhow::Error {
+    match e.problem() {
+        Problem::Json { error, .. } => {
+            bad_input(format!("{}: not a JSON object: {error}", e.location()))
+        }
+        Problem::Read(_) | Problem::LineTooLong => bad_input(e.to_string()),
+    }
 }
 
 /// Runs `flagstone eval`.
@@ -122,14 +122,13 @@ pub fn run(args: &EvalArgs) -> anyhow::Result<()> {
     let stdout = std::io::stdout();
     let mut out = BufWriter::new(stdout.lock());
     if let Some(context) = &args.context {
-        let (text, origin) = match context.strip_prefix('@') {
-            Some(file) => (read_text(Path::new(file))?, file.to_owned()),
-            None => (context.clone(), "--context".to_owned()),
-        };
-        let value: Value = serde_json::from_str(&text)
-            .map_err(|e| bad_input(format!("{origin}: not a JSON object: {e}")))?;
+        let source = Source::arg("--context", context);
+        let value: Value = parse_json(source).map_err(not_json)?;
         if !value.is_object() {
-            return Err(bad_input(format!("{origin}: expected a JSON object of attributes")));
+            return Err(bad_input(format!(
+                "{}: expected a JSON object of attributes",
+                source.name()
+            )));
         }
         let output = evaluate(&engine, &targets, &value, now, args.explain, &effects);
         serde_json::to_writer_pretty(&mut out, &output)?;
@@ -190,7 +189,12 @@ fn evaluate<'a>(
                     (id, batch.next().unwrap_or_else(|| engine.evaluate(*id, &ctx)))
                 }
                 (Ok(id), None) => (id, engine.evaluate(*id, &ctx)),
-                (Err(name), _) => return printed(engine.evaluate_name(name, &ctx), None),
+                (Err(name), _) => {
+                    return Resolved {
+                        resolution: engine.evaluate_name(name, &ctx),
+                        explanation: None,
+                    };
+                }
             };
             if let (Some(sink), Some(exposure)) =
                 (&effects.exposures, Exposure::from_resolution(&r, &ctx, now))
@@ -198,24 +202,10 @@ fn evaluate<'a>(
             {
                 eprintln!("warning: {e}");
             }
-            printed(r, explain.then(|| engine.explain(*id, &ctx)))
+            Resolved { resolution: r, explanation: explain.then(|| engine.explain(*id, &ctx)) }
         })
         .collect();
     Output { resolutions }
-}
-
-fn printed(r: Resolution<'_>, explanation: Option<Explanation>) -> Printed<'_> {
-    Printed {
-        flag: r.flag,
-        variant: r.variant,
-        value: r.value,
-        reason: r.reason,
-        rule: r.rule,
-        segment: r.segment,
-        assignment_id: r.assignment_id,
-        bucket: r.bucket,
-        explanation,
-    }
 }
 
 /// Streams contexts line by line: constant memory, one output line per input line.
@@ -228,40 +218,14 @@ fn stream(
     effects: &Effects,
     out: &mut impl Write,
 ) -> anyhow::Result<()> {
-    let file = std::fs::File::open(path)
-        .map_err(|e| bad_input(format!("{}: cannot read: {e}", path.display())))?;
-    let total = file.metadata().map(|m| m.len()).unwrap_or(0);
-    let mut reader = std::io::BufReader::new(file);
-    let mut progress = Progress::new(total);
-    let mut line = String::new();
-    let mut line_no = 0usize;
-    loop {
-        line.clear();
-        let n =
-            reader.by_ref().take(MAX_LINE_BYTES as u64 + 1).read_line(&mut line).map_err(|e| {
-                bad_input(format!("{}:{}: cannot read: {e}", path.display(), line_no + 1))
-            })?;
-        if n == 0 {
-            break;
-        }
-        line_no += 1;
-        if n > MAX_LINE_BYTES {
-            return Err(bad_input(format!(
-                "{}:{line_no}: line longer than {MAX_LINE_BYTES} bytes",
-                path.display()
-            )));
-        }
-        progress.advance(n as u64, line_no);
-        let text = line.trim();
-        if text.is_empty() {
-            continue;
-        }
-        let value: Value = serde_json::from_str(text).map_err(|e| {
-            bad_input(format!("{}:{line_no}: not a JSON object: {e}", path.display()))
-        })?;
+    let mut contexts = jsonl::<Value>(path).map_err(not_json)?;
+    let mut progress = Progress::new(contexts.size());
+    while let Some(line) = contexts.next() {
+        let Line { number, value } = line.map_err(not_json)?;
+        progress.advance(contexts.bytes_read(), number);
         if !value.is_object() {
             return Err(bad_input(format!(
-                "{}:{line_no}: expected a JSON object of attributes",
+                "{}:{number}: expected a JSON object of attributes",
                 path.display()
             )));
         }
@@ -273,7 +237,7 @@ fn stream(
             out.flush()?;
         }
     }
-    progress.finish(line_no);
+    progress.finish(contexts.lines_read());
     Ok(())
 }
 
@@ -290,8 +254,9 @@ impl Progress {
         Progress { total, done: 0, shown: std::io::stderr().is_terminal(), last_percent: u64::MAX }
     }
 
-    fn advance(&mut self, bytes: u64, lines: usize) {
-        self.done += bytes;
+    /// Shows `done` bytes read of the total, after `lines` lines.
+    fn advance(&mut self, done: u64, lines: usize) {
+        self.done = done;
         if !self.shown || self.total == 0 {
             return;
         }

@@ -1,5 +1,6 @@
 //! Exit codes and error reporting shared by every subcommand.
 
+use crate::input::InputError;
 use std::fmt;
 use std::process::ExitCode;
 
@@ -23,13 +24,14 @@ pub fn bad_input(message: impl Into<String>) -> anyhow::Error {
     anyhow::Error::new(BadInput(message.into()))
 }
 
-/// Prints a failure to stderr and maps it to the process exit code.
+/// Prints a failure to stderr and maps it to the process exit code: 2 when a [`BadInput`] or
+/// an [`InputError`] is in its chain, else 1.
 pub fn report(result: anyhow::Result<()>) -> ExitCode {
     match result {
         Ok(()) => ExitCode::SUCCESS,
         Err(err) => {
             eprintln!("error: {err:#}");
-            if err.chain().any(|cause| cause.is::<BadInput>()) {
+            if err.chain().any(|cause| cause.is::<BadInput>() || cause.is::<InputError>()) {
                 ExitCode::from(2)
             } else {
                 ExitCode::from(1)

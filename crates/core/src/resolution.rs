@@ -53,7 +53,12 @@ impl Reason {
 }
 
 /// The result of evaluating one flag. Borrowed from the engine: no allocation.
-#[derive(Clone, Copy, Debug, PartialEq)]
+///
+/// Serialises as the output of `flagstone eval`, in camelCase:
+/// `{flag, variant, value, reason, rule, segment, assignmentId, bucket}`, absent values as
+/// `null`; where the unit was read and whether the variant was stored are left out.
+#[derive(Clone, Copy, Debug, PartialEq, Serialize)]
+#[serde(rename_all = "camelCase")]
 pub struct Resolution<'e> {
     /// The flag's name (or the name asked for, when not found).
     pub flag: &'e str,
@@ -72,11 +77,15 @@ pub struct Resolution<'e> {
     /// The unit's bucket in that rule (absent when the rule gives every bucket the same outcome).
     pub bucket: Option<u32>,
     /// Where the deciding rule read the unit in the context.
+    #[serde(skip)]
     pub targeting_key_selector: Option<&'e str>,
     /// Whether the variant came from a stored sticky assignment (see [`crate::sticky`]).
+    #[serde(skip)]
     pub materialized: bool,
     /// Whether the deciding rule splits between more than one variant.
+    #[serde(skip)]
     pub(crate) is_split: bool,
+    #[serde(skip)]
     pub(crate) variant_idx: Option<u32>,
 }
 
@@ -200,5 +209,25 @@ impl AccessError {
             AccessError::NoVariant | AccessError::Missing => "GENERAL",
             AccessError::TypeMismatch => "TYPE_MISMATCH",
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn resolutions_serialise_as_the_cli_prints_them() {
+        let mut r = Resolution::empty("flags/f", Reason::Match);
+        r.rule = Some("flags/f/rules/r");
+        r.assignment_id = Some("a");
+        r.bucket = Some(42);
+        r.targeting_key_selector = Some("user_id");
+        r.materialized = true;
+        let json = serde_json::to_string(&r).unwrap();
+        assert_eq!(
+            json,
+            r#"{"flag":"flags/f","variant":null,"value":null,"reason":"MATCH","rule":"flags/f/rules/r","segment":null,"assignmentId":"a","bucket":42}"#
+        );
     }
 }
