@@ -1,4 +1,4 @@
-//! Workflow benches (issue #4): evaluating a flag served by a live scheduled
+//! Workflow benches: evaluating a flag served by a live scheduled
 //! rollout, and allocating 1,000 exclusive segments.
 //!
 //! Targets: `evaluate/rollout_scheduled` within the split target of spec

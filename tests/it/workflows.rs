@@ -1,4 +1,4 @@
-//! Workflows through the engine (issue #4): rollouts with reach and schedules,
+//! Workflows through the engine: rollouts with reach and schedules,
 //! A/B tests with allocation and exclusivity, CloudBees experiments.
 //!
 //! Statistical checks use fixed units and a fixed proptest seed, so a run is

@@ -1,5 +1,5 @@
 //! `flagstone conformance`: the third-party evaluation cases (Unleash, flagd, Eppo, GrowthBook,
-//! LaunchDarkly) run against Flagstone, reported per source and operator (issue #8).
+//! LaunchDarkly) run against Flagstone, reported per source and operator.
 //!
 //! The mapping and the classification live in `flagstone-conformance`, shared with the
 //! conformance test of the integration-test crate; this command only reads the files and prints.

@@ -344,8 +344,10 @@ mod tests {
         assert_eq!(regex_builds_on_this_thread() - builds, 4);
         // The handed-over regexes match where they are used.
         let flag = engine.flag_id("flags/f").unwrap();
-        let yes = serde_json::json!({"targeting_key": "u", "email": "qa@acme.example", "plan": "TEAM"});
-        let no = serde_json::json!({"targeting_key": "u", "email": "qa@acme.example", "plan": "free"});
+        let yes =
+            serde_json::json!({"targeting_key": "u", "email": "qa@acme.example", "plan": "TEAM"});
+        let no =
+            serde_json::json!({"targeting_key": "u", "email": "qa@acme.example", "plan": "free"});
         let reason = |ctx| engine.evaluate(flag, &crate::EvaluationContext::from_json(ctx)).reason;
         assert_eq!(reason(&yes), crate::Reason::Match);
         assert_eq!(reason(&no), crate::Reason::NoSegmentMatch);

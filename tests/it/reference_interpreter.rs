@@ -1,4 +1,4 @@
-//! Properties (issue #3 b and c): the compiled engine agrees with a small
+//! Properties: the compiled engine agrees with a small
 //! reference interpreter, and explain agrees with evaluate, for random
 //! configs and contexts.
 //!
@@ -1525,8 +1525,8 @@ fn assert_both_outcomes(counts: &CriterionCounts, kinds: &[String], at_least: us
     }
 }
 
-/// The generator is useful: nearly every config validates (issue #3 asks for
-/// at least 80%), the reference sees every reason, splits, uniform rules and
+/// The generator is useful: nearly every config validates (at least 80 %,
+/// so the properties are about served configs), the reference sees every reason, splits, uniform rules and
 /// client defaults, and criteria that refer to other resources come out both
 /// true and false.
 #[test]

@@ -1,4 +1,4 @@
-//! Reference graphs are bounded at compile time: depth and worst-case cost;
+//! Reference graphs are bounded when the config is validated: depth and worst-case cost;
 //! and workflows attach to every kind of flag.
 
 use flagstone_core::{CompileError, Engine, EvaluationContext, MAX_REFERENCE_DEPTH, Reason};
