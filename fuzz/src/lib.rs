@@ -11,14 +11,15 @@
 //!   validate) compile or report errors; every flag of an accepted config evaluates and
 //!   explains for every generated context, and the two agree.
 //! - [`analyze_request`]: any analysis request (JSON bytes, or a request built directly with
-//!   NaN, infinities, zeros and 1e308) returns a result or a typed error, and no number in the
-//!   result is NaN or infinite.
+//!   NaN, infinities, zeros and 1e308) returns a result or a typed error, and the result keeps
+//!   the invariants of `flagstone_stats::invariants::check_result` (no number NaN or infinite,
+//!   probabilities in `[0, 1]`, intervals ordered).
 //! - [`context_json`]: any bytes as a context against the engine of `examples/config.json`.
 #![deny(missing_docs)]
 
 use arbitrary::{Arbitrary, Unstructured};
 use flagstone_core::{Engine, EvaluationContext};
-use flagstone_stats::analysis::{AnalysisRequest, AnalysisResult, analyze};
+use flagstone_stats::analysis::{AnalysisRequest, analyze};
 use serde_json::{Map, Value, json};
 use std::sync::LazyLock;
 
@@ -141,120 +142,9 @@ pub fn analyze_request(data: &[u8]) {
         }
     };
     if let Ok(result) = analyze(&request) {
-        check_analysis(&result);
-    }
-}
-
-/// Asserts that every number of a result is finite, probabilities are in `[0, 1]` and
-/// intervals are ordered; and that the serialised result has a number wherever the
-/// contract requires one (serde_json writes NaN as `null`).
-pub fn check_analysis(result: &AnalysisResult) {
-    let mut bad = Vec::new();
-    let num = |bad: &mut Vec<String>, what: &str, v: f64| {
-        if !v.is_finite() {
-            bad.push(format!("{what} = {v}"));
-        }
-    };
-    let opt = |bad: &mut Vec<String>, what: &str, v: Option<f64>| {
-        if let Some(v) = v {
-            num(bad, what, v);
-        }
-    };
-    opt(&mut bad, "srm.chi2", result.srm.chi2);
-    opt(&mut bad, "srm.pValue", result.srm.p_value);
-    let mut probabilities = vec![("srm.pValue", result.srm.p_value)];
-    let mut intervals = Vec::new();
-    for m in &result.results {
-        num(&mut bad, "statsSettings.alpha", m.stats_settings.alpha);
-        num(&mut bad, "statsSettings.adjustedAlpha", m.stats_settings.adjusted_alpha);
-        for c in &m.comparisons {
-            for (what, v) in [
-                ("controlMean", c.control_mean),
-                ("treatmentMean", c.treatment_mean),
-                ("absolute.estimate", c.absolute.estimate),
-                ("absolute.stdErr", c.absolute.std_err),
-                ("absolute.ciLower", c.absolute.ci_lower),
-                ("absolute.ciUpper", c.absolute.ci_upper),
-                ("relative.estimate", c.relative.estimate),
-                ("relative.stdErr", c.relative.std_err),
-                ("relative.ciLower", c.relative.ci_lower),
-                ("relative.ciUpper", c.relative.ci_upper),
-                ("statistic", c.statistic),
-                ("dof", c.dof),
-                ("pValue", c.p_value),
-                ("log10PValue", c.log10_p_value),
-                ("poweredEffect", c.powered_effect),
-                ("requiredSampleSize", c.required_sample_size),
-                ("achievedPower", c.achieved_power),
-            ] {
-                opt(&mut bad, what, v);
-            }
-            num(&mut bad, "adjustedAlpha", c.adjusted_alpha);
-            probabilities.push(("pValue", c.p_value));
-            probabilities.push(("achievedPower", c.achieved_power));
-            intervals.push(("absolute", c.absolute.ci_lower, c.absolute.ci_upper));
-            intervals.push(("relative", c.relative.ci_lower, c.relative.ci_upper));
-        }
-        for t in &m.treatment_results {
-            opt(&mut bad, "mean", t.mean);
-            opt(&mut bad, "pBest", t.p_best);
-            opt(&mut bad, "pBeatControl", t.p_beat_control);
-            opt(&mut bad, "expectedLoss", t.expected_loss);
-            probabilities.push(("pBest", t.p_best));
-            probabilities.push(("pBeatControl", t.p_beat_control));
-            if let Some(ci) = t.credible_interval {
-                num(&mut bad, "credibleInterval.lower", ci.lower);
-                num(&mut bad, "credibleInterval.upper", ci.upper);
-                intervals.push(("credibleInterval", Some(ci.lower), Some(ci.upper)));
-            }
-            for d in &t.relative_differences {
-                num(&mut bad, "relativeDifferences.lower", d.lower);
-                num(&mut bad, "relativeDifferences.upper", d.upper);
-                intervals.push(("relativeDifferences", Some(d.lower), Some(d.upper)));
-            }
-        }
-    }
-    for (what, p) in probabilities {
-        if let Some(p) = p
-            && !(0.0..=1.0).contains(&p)
-        {
-            bad.push(format!("{what} = {p}, not a probability"));
-        }
-    }
-    for (what, lower, upper) in intervals {
-        if let (Some(l), Some(u)) = (lower, upper)
-            && l > u
-        {
-            bad.push(format!("{what} interval [{l}, {u}] is reversed"));
-        }
-    }
-    match serde_json::to_value(result) {
-        Ok(json) => required_numbers(&json, "", &mut bad),
-        Err(e) => bad.push(format!("result does not serialise: {e}")),
-    }
-    assert!(bad.is_empty(), "analyze returned non-numbers: {bad:?}\n{result:#?}");
-}
-
-/// Keys whose values the contract types as plain numbers (never `null`).
-const REQUIRED_NUMBER_KEYS: [&str; 5] = ["alpha", "adjustedAlpha", "lower", "upper", "units"];
-
-fn required_numbers(json: &Value, path: &str, bad: &mut Vec<String>) {
-    match json {
-        Value::Object(map) => {
-            for (key, value) in map {
-                let here = format!("{path}.{key}");
-                if REQUIRED_NUMBER_KEYS.contains(&key.as_str()) && !value.is_number() {
-                    bad.push(format!("{here} is {value}, not a number"));
-                }
-                required_numbers(value, &here, bad);
-            }
-        }
-        Value::Array(items) => {
-            for (i, item) in items.iter().enumerate() {
-                required_numbers(item, &format!("{path}[{i}]"), bad);
-            }
-        }
-        _ => {}
+        // The invariants live with the statistics crate, whose property tests check them too.
+        let bad = flagstone_stats::invariants::check_result(&result);
+        assert!(bad.is_empty(), "analyze returned non-numbers: {bad:?}\n{result:#?}");
     }
 }
 

@@ -46,8 +46,8 @@
 
 mod error;
 mod frequentist;
-#[cfg(test)]
-mod invariants;
+#[doc(hidden)]
+pub mod invariants;
 mod numeric;
 mod quadrature;
 pub mod special;
