@@ -1629,26 +1629,8 @@ fn generated_criteria_are_sometimes_true_and_sometimes_false() {
     for t in ["numberValue", "timestampValue", "versionValue"] {
         kinds.push(format!("rangeRule {t}"));
     }
-    for op in [
-        "is-undefined",
-        "is-true",
-        "is-false",
-        "eq",
-        "ne",
-        "gt",
-        "gte",
-        "lt",
-        "lte",
-        "regex",
-        "in-array",
-        "semver-eq",
-        "semver-ne",
-        "semver-gt",
-        "semver-gte",
-        "semver-lt",
-        "semver-lte",
-    ] {
-        kinds.push(format!("property {op}"));
+    for op in PropertyOperator::ALL {
+        kinds.push(format!("property {}", op.as_str()));
     }
     assert_both_outcomes(&counts, &kinds, 3);
 }

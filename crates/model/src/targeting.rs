@@ -363,6 +363,27 @@ pub enum PropertyOperator {
 }
 
 impl PropertyOperator {
+    /// Every operator, in the order of the CloudBees documentation.
+    pub const ALL: [PropertyOperator; 17] = [
+        PropertyOperator::IsUndefined,
+        PropertyOperator::IsTrue,
+        PropertyOperator::IsFalse,
+        PropertyOperator::Eq,
+        PropertyOperator::Ne,
+        PropertyOperator::Gt,
+        PropertyOperator::Gte,
+        PropertyOperator::Lt,
+        PropertyOperator::Lte,
+        PropertyOperator::Regex,
+        PropertyOperator::InArray,
+        PropertyOperator::SemverEq,
+        PropertyOperator::SemverNe,
+        PropertyOperator::SemverGt,
+        PropertyOperator::SemverGte,
+        PropertyOperator::SemverLt,
+        PropertyOperator::SemverLte,
+    ];
+
     /// Whether this is one of the six `semver-*` operators.
     pub fn is_semver(self) -> bool {
         matches!(
@@ -704,6 +725,18 @@ mod tests {
         assert!(matches!(c.rule, AttributeRule::Set(ref s) if s.case_insensitive == Some(true)));
         assert!(c.rule.is_case_insensitive());
         assert_eq!(serde_json::to_string(&c).unwrap(), json);
+    }
+
+    #[test]
+    fn every_property_operator_is_listed_once_with_its_wire_name() {
+        let names: std::collections::BTreeSet<&str> =
+            PropertyOperator::ALL.iter().map(|op| op.as_str()).collect();
+        assert_eq!(names.len(), PropertyOperator::ALL.len());
+        for op in PropertyOperator::ALL {
+            let wire = serde_json::to_value(op).unwrap();
+            assert_eq!(wire, serde_json::json!(op.as_str()));
+            assert_eq!(serde_json::from_value::<PropertyOperator>(wire).unwrap(), op);
+        }
     }
 
     #[test]
