@@ -18,7 +18,7 @@ impl FlagId {
     }
 }
 
-/// Why a resolution came out as it did (DESIGN §2.2). Outcomes are values, never errors.
+/// Why a resolution came out as it did (spec §2.2). Outcomes are values, never errors.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize)]
 #[serde(rename_all = "SCREAMING_SNAKE_CASE")]
 pub enum Reason {
@@ -39,7 +39,7 @@ pub enum Reason {
 }
 
 impl Reason {
-    /// The wire spelling, as in DESIGN §2.2.
+    /// The wire spelling, as in spec §2.2.
     pub fn as_str(self) -> &'static str {
         match self {
             Reason::Match => "MATCH",
@@ -116,7 +116,7 @@ impl<'e> Resolution<'e> {
         }
     }
 
-    /// The OpenFeature reason and error code (DESIGN §2.2).
+    /// The OpenFeature reason and error code (spec §2.2).
     pub fn openfeature(&self) -> OpenFeature {
         let (reason, error_code) = match self.reason {
             Reason::Match if self.is_split => ("SPLIT", None),
