@@ -562,87 +562,9 @@ mod tests {
         semver::Version::parse(&format!("{core}{padding}{rest}")).ok()
     }
 
-    /// The third-party conformance corpus, `tests/data/conformance` of the repository.
-    fn read_conformance(file: &str) -> String {
-        let path = std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
-            .join("../../tests/data/conformance")
-            .join(file);
-        std::fs::read_to_string(&path).unwrap_or_else(|err| {
-            panic!(
-                "cannot read the conformance corpus at {}: {err}; it is part of the repository, \
-                 and this test must not pass without it",
-                path.display()
-            )
-        })
-    }
-
-    /// Cases of the LaunchDarkly and flagd semver suites where Flagstone's policy deliberately gives
-    /// another answer, with the reason. The test fails when a case here starts to agree, so the list
-    /// stays true.
-    const SEMVER_DIFFERENCES: [(&str, &str); 4] = [
-        (
-            "flagd:provider:semver-numeric-context-flag:type=Float/value=match/version=1.2#0",
-            "flagd reads the number 1.2 as the version \"1.2\"; Flagstone never coerces (spec §2.1)",
-        ),
-        (
-            "flagd:provider:semver-numeric-context-flag:type=Integer/value=match/version=2#0",
-            "flagd reads the number 2 as the version \"2\"; Flagstone never coerces (spec §2.1)",
-        ),
-        (
-            "launchdarkly:operators-semver-bad-syntax:1:0",
-            "LaunchDarkly rejects \"v2.0.0\"; Flagstone accepts a v prefix, as flagd (spec §2.3)",
-        ),
-        (
-            "launchdarkly:operators-semver-bad-syntax:1:1",
-            "LaunchDarkly rejects \"v2.0.0\"; Flagstone accepts a v prefix, as flagd (spec §2.3)",
-        ),
-    ];
-
-    /// Every `semver_{eq,neq,lt,lte,gt,gte}` case of the LaunchDarkly and flagd suites in the
-    /// conformance corpus agrees with this module's policy, except the listed differences.
-    #[test]
-    fn conformance_semver_launchdarkly_flagd() {
-        let mut n_checked = 0;
-        let mut mismatches = Vec::new();
-        for (line_idx, line) in read_conformance("conditions.jsonl").lines().enumerate() {
-            let case: serde_json::Value = serde_json::from_str(line)
-                .unwrap_or_else(|err| panic!("conditions.jsonl:{}: {err}", line_idx + 1));
-            let source = case["source"].as_str().unwrap();
-            if !["launchdarkly", "flagd"].contains(&source) {
-                continue;
-            }
-            let compare: fn(Ordering) -> bool = match case["operator"].as_str().unwrap() {
-                "semver_eq" => Ordering::is_eq,
-                "semver_neq" => Ordering::is_ne,
-                "semver_lt" => Ordering::is_lt,
-                "semver_lte" => Ordering::is_le,
-                "semver_gt" => Ordering::is_gt,
-                "semver_gte" => Ordering::is_ge,
-                // flagd's `~` and `^` ranges are not Flagstone operators (spec §1 Criterion).
-                _ => continue,
-            };
-            let attribute = case["attribute"].as_str().unwrap();
-            // `attribute OP operand`. A value that is not a string, or not a version, never matches
-            // (spec §2.1, §2.3); `not` negates the result (two-valued logic).
-            let as_version = |value: &serde_json::Value| {
-                value.as_str().and_then(|text| Version::parse(text).ok())
-            };
-            let matched =
-                match (as_version(&case["context"][attribute]), as_version(&case["operand"])) {
-                    (Some(value), Some(operand)) => compare(value.cmp(&operand)),
-                    _ => false,
-                };
-            let ours = matched != case["negate"].as_bool().unwrap_or(false);
-            n_checked += 1;
-            if ours != case["expected"].as_bool().unwrap() {
-                mismatches.push(case["id"].as_str().unwrap().to_owned());
-            }
-        }
-        // counts.json: LaunchDarkly 68 + 48 + 48, flagd 14 + 9 + 3.
-        assert_eq!(n_checked, 190, "semver cases checked");
-        let listed: Vec<&str> = SEMVER_DIFFERENCES.iter().map(|(id, _)| *id).collect();
-        assert_eq!(mismatches, listed, "unexplained differences, or listed ones that now agree");
-    }
+    // The semver cases of the third-party conformance corpus run through the engine in
+    // tests/it/conformance.rs, with the one list of documented differences,
+    // tests/conformance/differences.toml.
 
     proptest::proptest! {
         /// The borrowed parser accepts exactly what `Version::parse` accepts,
