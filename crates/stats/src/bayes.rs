@@ -78,8 +78,8 @@ pub struct BetaPosterior {
 /// Both shape parameters at least this large: the Beta posterior is evaluated
 /// as its moment-matched normal. Its skewness is then below
 /// `2/sqrt(min(α, β)) ≈ 0.0063`, the exact incomplete beta function would need
-/// a continued fraction of thousands of terms per call (an analysis at 1e10
-/// units per arm took seconds), and the results agree to about 1e-3 (tested).
+/// a continued fraction of thousands of terms per call, and the results agree
+/// to about 1e-3 (tested). Timings are in `BENCHES.md`.
 pub const NORMAL_APPROXIMATION_SHAPE: f64 = 1e5;
 
 impl BetaPosterior {
