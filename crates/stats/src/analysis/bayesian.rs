@@ -354,3 +354,55 @@ fn bayes_status(
     }
     interval_status(lower, upper, increase_good)
 }
+
+#[cfg(test)]
+mod tests {
+    use super::super::tests::{binary_metric, check};
+
+    #[test]
+    fn extreme_posteriors_give_undefined_intervals_never_reversed_or_infinite() {
+        // Found by the analyze_request fuzzer: counts near 2^64 sent the interval search
+        // past f64 ([7.1e45, -1]), and an infinite posterior sd gave [-inf, inf].
+        let out = check(
+            r#""method": "bayesian","#,
+            &["c", "t"],
+            &[binary_metric("m", "", &[("c", u64::MAX, u64::MAX), ("t", (1 << 53) + 1, 98)])],
+        );
+        let cmp = &out["results"][0]["comparisons"][0];
+        assert_eq!(cmp["status"], "METRIC_RESULT_STATUS_UNDEFINED");
+        assert_eq!(cmp["absolute"]["ciLower"], serde_json::Value::Null);
+        assert!(cmp["undefinedReason"].as_str().is_some_and(|r| r.contains("too extreme")));
+        for t in out["results"][0]["treatmentResults"].as_array().unwrap() {
+            for d in t["relativeDifferences"].as_array().unwrap() {
+                assert!(d["lower"].as_f64().unwrap() <= d["upper"].as_f64().unwrap(), "{d}");
+            }
+            if let Some(ci) = t["credibleInterval"].as_object() {
+                assert!(ci["lower"].as_f64().unwrap() <= ci["upper"].as_f64().unwrap(), "{t}");
+            }
+        }
+        let huge = r#"{"id": "r", "type": "mean", "data": {
+            "c": {"n": 2, "sum": 1e300, "sumSquares": 1e308},
+            "t": {"n": 2, "sum": -1e300, "sumSquares": 1e308}}}"#;
+        let out = check(r#""method": "bayesian","#, &["c", "t"], &[huge.to_owned()]);
+        for t in out["results"][0]["treatmentResults"].as_array().unwrap() {
+            let ci = &t["credibleInterval"];
+            assert!(ci.is_null() || (ci["lower"].is_number() && ci["upper"].is_number()), "{t}");
+        }
+    }
+
+    #[test]
+    fn bayesian_treatment_results() {
+        let out = check(
+            r#""method": "bayesian","#,
+            &["c", "a", "b"],
+            &[binary_metric("m", "", &[("c", 1000, 100), ("a", 1000, 130), ("b", 1000, 90)])],
+        );
+        let tr = out["results"][0]["treatmentResults"].as_array().unwrap();
+        let total: f64 = tr.iter().map(|t| t["pBest"].as_f64().unwrap()).sum();
+        assert!((total - 1.0).abs() < 1e-9);
+        assert_eq!(tr[0]["pBeatControl"], serde_json::Value::Null);
+        assert!(tr[1]["pBeatControl"].as_f64().unwrap() > 0.95);
+        assert_eq!(tr[1]["relativeDifferences"][0]["fromTreatmentId"], "c");
+        assert_eq!(out["results"][0]["statsSettings"]["method"], "METHOD_BAYESIAN");
+    }
+}

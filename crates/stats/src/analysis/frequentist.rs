@@ -323,3 +323,73 @@ fn power_numbers(
         power::achieved_power(&model, delta, control.n, treatment.n, &spec).ok().and_then(finite);
     (powered, required, achieved)
 }
+
+#[cfg(test)]
+mod tests {
+    use super::super::tests::{binary_metric, check};
+
+    #[test]
+    fn holm_alphas_are_reported_per_comparison() {
+        let out = check(
+            r#""correction": "holm","#,
+            &["c", "a", "b"],
+            &[binary_metric(
+                "m",
+                "",
+                &[("c", 10_000, 1000), ("a", 10_000, 1200), ("b", 10_000, 1010)],
+            )],
+        );
+        let cmp = &out["results"][0]["comparisons"];
+        assert_eq!(cmp[0]["adjustedAlpha"], 0.025);
+        assert_eq!(cmp[1]["adjustedAlpha"], 0.05);
+        assert_eq!(out["results"][0]["statsSettings"]["adjustedAlpha"], 0.025);
+        assert_eq!(cmp[0]["status"], "METRIC_RESULT_STATUS_SIGNIFICANT_POSITIVE");
+        assert_eq!(
+            out["results"][0]["result"]["status"]["status"],
+            "METRIC_RESULT_STATUS_SIGNIFICANT_POSITIVE"
+        );
+    }
+
+    #[test]
+    fn guardrail_margins_give_non_inferiority_statuses() {
+        let guard = |s: u64| {
+            binary_metric(
+                "errors",
+                r#""kind": "GUARDRAIL", "preferredDirection": "DECREASE", "nonInferiorityMargin": 0.1,"#,
+                &[("c", 100_000, 10_000), ("t", 100_000, s)],
+            )
+        };
+        let status = |s| {
+            check("", &["c", "t"], &[guard(s)])["results"][0]["comparisons"][0]["status"].clone()
+        };
+        assert_eq!(status(10_000), "METRIC_RESULT_STATUS_NON_INFERIOR");
+        assert_eq!(status(12_000), "METRIC_RESULT_STATUS_INFERIOR");
+        assert_eq!(status(10_950), "METRIC_RESULT_STATUS_INCONCLUSIVE");
+        let out = check("", &["c", "t"], &[guard(12_000)]);
+        assert_eq!(
+            out["results"][0]["comparisons"][0]["absolute"]["ciLower"],
+            serde_json::Value::Null
+        );
+        assert_eq!(out["results"][0]["result"]["status"]["metricType"], "METRIC_TYPE_GUARDRAIL");
+    }
+
+    #[test]
+    fn undefined_is_explicit() {
+        let out =
+            check("", &["c", "t"], &[binary_metric("m", "", &[("c", 100, 0), ("t", 100, 0)])]);
+        let cmp = &out["results"][0]["comparisons"][0];
+        assert_eq!(cmp["status"], "METRIC_RESULT_STATUS_UNDEFINED");
+        assert_eq!(cmp["pValue"], serde_json::Value::Null);
+        assert!(cmp["undefinedReason"].as_str().is_some_and(|r| r.contains("standard error")));
+        // p = 1 in both arms is just as undefined; p = 0 vs p = 0.05 is not.
+        let out =
+            check("", &["c", "t"], &[binary_metric("m", "", &[("c", 100, 100), ("t", 100, 100)])]);
+        assert_eq!(out["results"][0]["comparisons"][0]["status"], "METRIC_RESULT_STATUS_UNDEFINED");
+        let out =
+            check("", &["c", "t"], &[binary_metric("m", "", &[("c", 100, 5), ("t", 100, 0)])]);
+        assert_eq!(
+            out["results"][0]["comparisons"][0]["status"],
+            "METRIC_RESULT_STATUS_SIGNIFICANT_NEGATIVE"
+        );
+    }
+}

@@ -251,3 +251,134 @@ fn always_valid_bound(
         },
     })
 }
+
+#[cfg(test)]
+mod tests {
+    use super::super::AnalysisRequest;
+    use super::super::tests::{binary_metric, check, error};
+    use crate::frequentist::Sides;
+    use crate::sequential::{self, AlwaysValid, GroupSequentialDesign, Spending};
+
+    fn comparison(out: &serde_json::Value) -> &serde_json::Value {
+        &out["results"][0]["comparisons"][0]
+    }
+
+    #[test]
+    fn group_sequential_uses_the_current_bound() {
+        // 6,000 units now after looks at 2,000 and 4,000 of a planned 10,000: t = 0.2, 0.4, 0.6.
+        let settings = r#""sequential": {"kind": "group-sequential", "finalExpectedSampleSize": 10000, "looks": [2000, 4000]},"#;
+        // z ≈ 2.2: significant at a fixed horizon, not against the bound at the third look.
+        let metric = binary_metric("m", "", &[("c", 3000, 300), ("t", 3000, 352)]);
+        let fixed = check("", &["c", "t"], std::slice::from_ref(&metric));
+        assert_eq!(comparison(&fixed)["status"], "METRIC_RESULT_STATUS_SIGNIFICANT_POSITIVE");
+        assert!(comparison(&fixed).get("sequential").is_none());
+        let out = check(settings, &["c", "t"], &[metric]);
+        assert_eq!(out["results"][0]["statsSettings"]["method"], "METHOD_GROUP_SEQUENTIAL");
+        let cmp = comparison(&out);
+        let bounds =
+            sequential::efficacy_bounds(&[0.2, 0.4, 0.6], &GroupSequentialDesign::default())
+                .unwrap();
+        let bound = bounds.z_bounds[2];
+        assert_eq!(cmp["sequential"]["look"], 3);
+        assert_eq!(cmp["sequential"]["informationFraction"], 0.6);
+        assert_eq!(cmp["sequential"]["zBound"].as_f64(), Some(bound));
+        assert_eq!(cmp["sequential"]["decision"], "CONTINUE");
+        assert_eq!(cmp["adjustedAlpha"].as_f64(), Some(bounds.adjusted_alpha[2]));
+        assert_eq!(cmp["status"], "METRIC_RESULT_STATUS_NOT_SIGNIFICANT");
+        let z = cmp["statistic"].as_f64().unwrap();
+        assert!(z > 1.96 && z < bound, "z {z}, bound {bound}");
+        // The interval is the estimate ± bound · SE.
+        let abs = &cmp["absolute"];
+        let half = abs["ciUpper"].as_f64().unwrap() - abs["estimate"].as_f64().unwrap();
+        assert!((half / abs["stdErr"].as_f64().unwrap() - bound).abs() < 1e-9);
+        // A stronger effect crosses.
+        let strong = binary_metric("m", "", &[("c", 3000, 300), ("t", 3000, 390)]);
+        let out = check(settings, &["c", "t"], &[strong]);
+        assert_eq!(comparison(&out)["sequential"]["decision"], "REJECT");
+        assert_eq!(comparison(&out)["status"], "METRIC_RESULT_STATUS_SIGNIFICANT_POSITIVE");
+    }
+
+    #[test]
+    fn group_sequential_final_look_overrun_and_bonferroni() {
+        let settings = r#""sequential": {"kind": "group-sequential", "finalExpectedSampleSize": 5000, "looks": [2000], "spending": "obrien-fleming"},"#;
+        let metric =
+            binary_metric("m", "", &[("c", 3000, 300), ("a", 3000, 310), ("b", 3000, 305)]);
+        let out = check(settings, &["c", "a", "b"], &[metric]);
+        let cmp = comparison(&out);
+        // 9,000 units overrun 5,000: t = 2000/9000 and 1; two treatments: alpha 0.025 each.
+        let design = GroupSequentialDesign {
+            alpha: 0.025,
+            sides: Sides::TwoSided,
+            spending: Spending::OBrienFleming,
+        };
+        let bounds = sequential::efficacy_bounds(&[2000.0 / 9000.0, 1.0], &design).unwrap();
+        assert_eq!(cmp["sequential"]["zBound"].as_f64(), Some(bounds.z_bounds[1]));
+        assert_eq!(cmp["sequential"]["informationFraction"], 1.0);
+        assert_eq!(cmp["sequential"]["decision"], "STOP");
+        assert_eq!(cmp["sequential"]["cumulativeAlphaSpent"], 0.025);
+        let notes = out["annotations"].as_array().unwrap();
+        assert!(notes.iter().any(|n| n.as_str().is_some_and(|n| n.contains("final analysis"))));
+    }
+
+    #[test]
+    fn always_valid_reports_the_sequence_and_its_p_value() {
+        let settings = r#""sequential": {"kind": "always-valid"},"#;
+        let metric = binary_metric("m", "", &[("c", 10_000, 1000), ("t", 10_000, 1100)]);
+        let out = check(settings, &["c", "t"], &[metric]);
+        assert_eq!(out["results"][0]["statsSettings"]["method"], "METHOD_ALWAYS_VALID");
+        let cmp = comparison(&out);
+        let cs = AlwaysValid::new(0.05, Sides::TwoSided, 5000.0).unwrap();
+        let z = cmp["statistic"].as_f64().unwrap();
+        assert_eq!(cmp["sequential"]["zBound"].as_f64(), Some(cs.critical(20_000.0)));
+        assert_eq!(cmp["pValue"].as_f64(), Some(cs.p_value(z, 20_000.0).p));
+        assert_eq!(cmp["adjustedAlpha"], 0.05);
+        // z ≈ 2.3 is significant at a fixed horizon but not always-valid at 20,000 units.
+        assert!(z > 1.96 && z < cs.critical(20_000.0));
+        assert_eq!(cmp["status"], "METRIC_RESULT_STATUS_NOT_SIGNIFICANT");
+        assert_eq!(cmp["sequential"]["decision"], "CONTINUE");
+        assert!(cmp["pValue"].as_f64().unwrap() > 0.05);
+        // Guardrail with a margin: one-sided sequence against the shifted null.
+        let guard = binary_metric(
+            "g",
+            r#""kind": "GUARDRAIL", "preferredDirection": "DECREASE", "nonInferiorityMargin": 0.1,"#,
+            &[("c", 100_000, 10_000), ("t", 100_000, 10_000)],
+        );
+        let out = check(
+            r#""sequential": {"kind": "always-valid", "tuning": 100000},"#,
+            &["c", "t"],
+            &[guard],
+        );
+        assert_eq!(comparison(&out)["status"], "METRIC_RESULT_STATUS_NON_INFERIOR");
+        assert_eq!(comparison(&out)["sequential"]["decision"], "REJECT");
+        assert_eq!(comparison(&out)["absolute"]["ciLower"], serde_json::Value::Null);
+    }
+
+    #[test]
+    fn sequential_input_errors_name_the_path() {
+        let base = r#""control": "c", "variants": [{"name": "c", "expectedShare": 1}, {"name": "t", "expectedShare": 1}], "metrics": [{"id": "m", "type": "binary", "data": {"c": {"n": 100, "successes": 10}, "t": {"n": 100, "successes": 12}}}]"#;
+        let gs = |extra: &str, seq: &str| {
+            error(&format!(
+                r#"{{{extra} "sequential": {{"kind": "group-sequential", "finalExpectedSampleSize": 1000{seq}}}, {base}}}"#
+            ))
+        };
+        assert!(
+            gs(r#""method": "t-test","#, "")
+                .starts_with("method: sequential tests use the z statistic")
+        );
+        assert!(gs(r#""correction": "holm","#, "").starts_with("correction:"));
+        assert!(gs("", r#", "looks": [50, 50]"#).starts_with("sequential.looks[1]:"));
+        assert!(
+            gs("", r#", "looks": [300]"#)
+                .starts_with("metrics[0].data: expected more units than the last look")
+        );
+        assert!(gs("", r#", "spending": "linear""#).starts_with("sequential.spending:"));
+        assert!(gs("", r#", "spending": "power:-1""#).starts_with("sequential.spending:"));
+        let e =
+            error(&format!(r#"{{"sequential": {{"kind": "always-valid", "tuning": 0}}, {base}}}"#));
+        assert!(e.starts_with("sequential.tuning:"), "{e}");
+        let unknown: Result<AnalysisRequest, _> = serde_json::from_str(&format!(
+            r#"{{"sequential": {{"kind": "always-valid", "window": 3}}, {base}}}"#
+        ));
+        assert!(unknown.is_err());
+    }
+}

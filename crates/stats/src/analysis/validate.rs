@@ -289,3 +289,31 @@ fn metric_sides(m: &MetricSpec, mpath: &str) -> Result<(Sides, f64, bool), Stats
     let shift = if preferred == Sides::Greater { -nim } else { nim };
     Ok((preferred, shift, true))
 }
+
+#[cfg(test)]
+mod tests {
+    use super::super::tests::{binary_metric, error};
+
+    #[test]
+    fn invalid_input_names_the_path() {
+        let base =
+            r#""variants": [{"name": "c", "expectedShare": 1}, {"name": "t", "expectedShare": 1}]"#;
+        let e = error(&format!(
+            r#"{{"control": "c", {base}, "metrics": [{{"id": "m", "type": "mean", "data": {{"c": {{"n": 2, "sum": 1, "sumSquares": 1}}, "t": {{"n": 2, "successes": 1}}}}}}]}}"#
+        ));
+        assert_eq!(e, "metrics[0].data.t.successes: not allowed for a mean metric");
+        let e = error(&format!(r#"{{"control": "x", {base}, "metrics": []}}"#));
+        assert!(e.starts_with("control: expected one of the variants"), "{e}");
+        let e = error(&format!(r#"{{"alpha": 1.5, "control": "c", {base}, "metrics": []}}"#));
+        assert!(e.starts_with("alpha:"), "{e}");
+        let e = error(&format!(
+            r#"{{"control": "c", {base}, "metrics": [{}]}}"#,
+            binary_metric(
+                "m",
+                r#""nonInferiorityMargin": 0.1, "sides": "less","#,
+                &[("c", 10, 1), ("t", 10, 1)]
+            )
+        ));
+        assert!(e.starts_with("metrics[0].sides:"), "{e}");
+    }
+}
