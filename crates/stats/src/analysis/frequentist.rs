@@ -252,6 +252,8 @@ fn finish_metric(
         .collect();
 }
 
+/// A comparison's status from its interval: the non-inferiority statuses with a margin, else
+/// significance against 0.
 fn status_for(comparison: &Comparison, metric: &Metric<'_>) -> Status {
     let increase_good = metric.spec.preferred_direction == Direction::Increase;
     if metric.has_margin {

@@ -214,6 +214,8 @@ fn summaries(
         .collect()
 }
 
+/// Status from an interval of the difference against 0: significant when it excludes 0,
+/// positive when on the preferred side.
 fn interval_status(lower: Option<f64>, upper: Option<f64>, increase_good: bool) -> Status {
     let up = lower.is_some_and(|l| l > 0.0);
     let down = upper.is_some_and(|u| u < 0.0);
@@ -224,6 +226,7 @@ fn interval_status(lower: Option<f64>, upper: Option<f64>, increase_good: bool) 
     }
 }
 
+/// A metric's status from its comparisons' (see the module docs for the order).
 fn overall_status(statuses: &[Status], metric: &Metric<'_>) -> Status {
     let any = |s: Status| statuses.contains(&s);
     let guard = metric.has_margin || metric.spec.kind == MetricKind::Guardrail;
@@ -252,6 +255,7 @@ fn overall_status(statuses: &[Status], metric: &Metric<'_>) -> Status {
     Status::Undefined
 }
 
+/// The `metricType` label of a metric's kind.
 fn metric_type(m: &Metric<'_>) -> &'static str {
     match m.spec.kind {
         MetricKind::Success => "METRIC_TYPE_SUCCESS",

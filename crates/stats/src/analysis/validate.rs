@@ -8,6 +8,7 @@ use crate::sufficient::{BinaryStats, Covariate, MeanStats, Moments, RatioStats};
 
 use super::request::{AnalysisRequest, Direction, MetricSpec, MetricType, PriorSpec, StatsSpec};
 
+/// One arm's validated statistics, with its CUPED covariate where the type allows one.
 pub(super) enum ArmData {
     Binary(BinaryStats, Option<Covariate>),
     Mean(MeanStats, Option<Covariate>),
@@ -15,6 +16,7 @@ pub(super) enum ArmData {
 }
 
 impl ArmData {
+    /// Units.
     pub(super) fn n(&self) -> u64 {
         match self {
             ArmData::Binary(s, _) => s.n(),
@@ -23,6 +25,7 @@ impl ArmData {
         }
     }
 
+    /// The CUPED covariate, if any.
     pub(super) fn covariate(&self) -> Option<&Covariate> {
         match self {
             ArmData::Binary(_, c) | ArmData::Mean(_, c) => c.as_ref(),
@@ -31,6 +34,7 @@ impl ArmData {
     }
 }
 
+/// A field the metric type requires, or an error at `path.field`.
 fn require<T>(value: Option<T>, path: &str, field: &str, ty: &str) -> Result<T, StatsError> {
     value.ok_or_else(|| {
         StatsError::invalid(
@@ -40,6 +44,7 @@ fn require<T>(value: Option<T>, path: &str, field: &str, ty: &str) -> Result<T, 
     })
 }
 
+/// An error at `path.field` when a field the metric type does not allow is present.
 fn reject(present: bool, path: &str, field: &str, ty: &str) -> Result<(), StatsError> {
     if present {
         Err(StatsError::invalid(
@@ -112,12 +117,16 @@ fn parse_ratio(spec: &StatsSpec, path: &str) -> Result<ArmData, StatsError> {
     Ok(ArmData::Ratio(RatioStats::new(spec.n.0, num, den, cross).map_err(|e| e.at(path))?))
 }
 
+/// A validated metric: its spec, its arms and the hypothesis it is tested under.
 pub(super) struct Metric<'a> {
     pub(super) spec: &'a MetricSpec,
     /// In `variants` order.
     pub(super) arms: Vec<ArmData>,
+    /// One-sided in the preferred direction with a margin, else as requested.
     pub(super) sides: Sides,
+    /// The null difference as a fraction of `|control mean|` (the signed margin, or 0).
     pub(super) null_relative_shift: f64,
+    /// Whether the metric has a non-inferiority margin.
     pub(super) has_margin: bool,
 }
 
