@@ -17,6 +17,7 @@
 
 mod errors;
 mod names;
+mod path;
 mod references;
 mod targeting;
 mod workflows;
@@ -27,6 +28,7 @@ use crate::config::Config;
 use crate::lower::{Lowered, lower};
 use crate::pattern::Patterns;
 use names::Graph;
+use path::Root;
 use std::cell::Cell;
 use std::collections::{BTreeSet, HashMap};
 use std::fmt;
@@ -170,12 +172,13 @@ impl<'a> Validator<'a> {
         }
     }
 
-    fn error(&mut self, path: impl Into<String>, kind: ErrorKind) {
-        self.errors.push(ValidationError { path: path.into(), kind });
+    /// Reports a problem; the path is written out only here, when there is one.
+    fn error(&mut self, path: impl fmt::Display, kind: ErrorKind) {
+        self.errors.push(ValidationError { path: path.to_string(), kind });
     }
 
-    fn warn(&mut self, path: impl Into<String>, kind: WarningKind) {
-        self.warnings.push(ValidationWarning { path: path.into(), kind });
+    fn warn(&mut self, path: impl fmt::Display, kind: WarningKind) {
+        self.warnings.push(ValidationWarning { path: path.to_string(), kind });
     }
 
     fn run(&mut self) {
@@ -188,20 +191,20 @@ impl<'a> Validator<'a> {
             self.flag(i, flag);
         }
         for (i, segment) in c.segments.iter().enumerate() {
-            let path = format!("segments[{i}]");
+            let path = Root("segments", i);
             self.current = Some(segment.name.clone());
-            self.targeting(&format!("{path}.targeting"), &segment.targeting);
+            self.targeting(&format_args!("{path}.targeting"), &segment.targeting);
             self.allocation(&path, &segment.allocation, &segment.allocated_ranges);
         }
         for (i, group) in c.target_groups.iter().enumerate() {
             for (j, cond) in group.conditions.iter().enumerate() {
                 let path = format!("targetGroups[{i}].conditions[{j}]");
-                self.path_name(&format!("{path}.property"), &cond.property);
+                self.path_name(&format_args!("{path}.property"), &cond.property);
                 self.property(&path, cond.operator, &cond.operand);
             }
             if matches!(group.operator, crate::targeting::GroupOperator::Not) {
                 self.error(
-                    format!("targetGroups[{i}].operator"),
+                    format_args!("targetGroups[{i}].operator"),
                     ErrorKind::Operator { operator: "not", expected: "and or or" },
                 );
             }

@@ -1,11 +1,13 @@
 //! Names and references: every name registered once, every reference resolved, and the
 //! reference graph checked for cycles.
 
+use super::path::{At, Key, Root};
 use super::{ErrorKind, Validator};
 use crate::experiment::variant_id_for_value;
 use crate::graph;
 use crate::names::{Collection, is_valid_id, variant_full_name, variant_id};
 use std::collections::{BTreeSet, HashMap};
+use std::fmt;
 
 /// A node of the reference graph: a flag or a segment, by full name.
 #[derive(Default)]
@@ -44,11 +46,12 @@ impl Validator<'_> {
     pub(super) fn collect_names(&mut self) {
         let c = self.config;
         for (i, flag) in c.flags.iter().enumerate() {
-            let path = format!("flags[{i}]");
-            self.name(&format!("{path}.name"), &flag.name, Collection::Flags);
+            let path = Root("flags", i);
+            self.name(&format_args!("{path}.name"), &flag.name, Collection::Flags);
             let mut variants = BTreeSet::new();
             for (j, variant) in flag.variants.iter().enumerate() {
-                let vpath = format!("{path}.variants[{j}].name");
+                let variant_at = At(&path, "variants", j);
+                let vpath = Key(&variant_at, "name");
                 match variant_id(&flag.name, &variant.name) {
                     Some(id) if !variants.insert(id.to_owned()) => {
                         let first =
@@ -74,10 +77,10 @@ impl Validator<'_> {
             self.register_flag(&path, &flag.name, variants);
         }
         for (i, e) in c.experiments.iter().enumerate() {
-            let path = format!("experiments[{i}]");
+            let path = Root("experiments", i);
             if !is_valid_id(&e.flag) {
                 self.error(
-                    format!("{path}.flag"),
+                    format_args!("{path}.flag"),
                     ErrorKind::InvalidName {
                         name: e.flag.clone(),
                         expected: "a flag id without '/'".into(),
@@ -88,16 +91,16 @@ impl Validator<'_> {
             self.register_flag(&path, &e.flag_name(), variants);
         }
         for (i, s) in c.segments.iter().enumerate() {
-            let path = format!("segments[{i}]");
-            self.name(&format!("{path}.name"), &s.name, Collection::Segments);
+            let path = Root("segments", i);
+            self.name(&format_args!("{path}.name"), &s.name, Collection::Segments);
             self.register_segment(&path, &s.name);
         }
         for (i, g) in c.target_groups.iter().enumerate() {
-            let path = format!("targetGroups[{i}]");
-            self.name(&format!("{path}.name"), &g.name, Collection::TargetGroups);
-            if let Some(first) = self.groups.insert(g.name.clone(), path.clone()) {
+            let path = Root("targetGroups", i);
+            self.name(&format_args!("{path}.name"), &g.name, Collection::TargetGroups);
+            if let Some(first) = self.groups.insert(g.name.clone(), path.to_string()) {
                 self.error(
-                    format!("{path}.name"),
+                    format_args!("{path}.name"),
                     ErrorKind::Duplicate { name: g.name.clone(), first },
                 );
             }
@@ -114,10 +117,10 @@ impl Validator<'_> {
             .enumerate()
             .map(|(i, t)| (format!("abtests[{i}]"), &t.name, Collection::AbTests));
         for (path, name, collection) in rollouts.chain(abtests).collect::<Vec<_>>() {
-            self.name(&format!("{path}.name"), name, collection);
+            self.name(&format_args!("{path}.name"), name, collection);
             if let Some(first) = workflows.insert(name.clone(), path.clone()) {
                 self.error(
-                    format!("{path}.name"),
+                    format_args!("{path}.name"),
                     ErrorKind::Duplicate { name: name.clone(), first },
                 );
             }
@@ -128,33 +131,40 @@ impl Validator<'_> {
         }
     }
 
-    pub(super) fn register_flag(&mut self, path: &str, name: &str, variants: BTreeSet<String>) {
+    pub(super) fn register_flag(
+        &mut self,
+        path: &dyn fmt::Display,
+        name: &str,
+        variants: BTreeSet<String>,
+    ) {
         if let Some((first, _)) = self.flags.get(name) {
             let first = first.clone();
             self.error(
-                format!("{path}.name"),
+                format_args!("{path}.name"),
                 ErrorKind::Duplicate { name: name.to_owned(), first },
             );
             return;
         }
-        self.flags.insert(name.to_owned(), (path.to_owned(), variants));
-        self.graph.node(name, path);
+        let path = path.to_string();
+        self.graph.node(name, &path);
+        self.flags.insert(name.to_owned(), (path, variants));
     }
 
-    pub(super) fn register_segment(&mut self, path: &str, name: &str) {
+    pub(super) fn register_segment(&mut self, path: &dyn fmt::Display, name: &str) {
         if let Some(first) = self.segments.get(name) {
             let first = first.clone();
             self.error(
-                format!("{path}.name"),
+                format_args!("{path}.name"),
                 ErrorKind::Duplicate { name: name.to_owned(), first },
             );
             return;
         }
-        self.segments.insert(name.to_owned(), path.to_owned());
-        self.graph.node(name, path);
+        let path = path.to_string();
+        self.graph.node(name, &path);
+        self.segments.insert(name.to_owned(), path);
     }
 
-    pub(super) fn name(&mut self, path: &str, name: &str, collection: Collection) {
+    pub(super) fn name(&mut self, path: &dyn fmt::Display, name: &str, collection: Collection) {
         if collection.id_of(name).is_none() {
             self.error(
                 path,
@@ -166,14 +176,14 @@ impl Validator<'_> {
         }
     }
 
-    pub(super) fn path_name(&mut self, path: &str, name: &str) {
+    pub(super) fn path_name(&mut self, path: &dyn fmt::Display, name: &str) {
         if name.is_empty() {
             self.error(path, ErrorKind::EmptyPath);
         }
     }
 
     /// Resolves a flag reference to its full name, reporting an unknown one.
-    pub(super) fn flag_ref(&mut self, path: &str, reference: &str) -> Option<String> {
+    pub(super) fn flag_ref(&mut self, path: &dyn fmt::Display, reference: &str) -> Option<String> {
         let full = Collection::Flags.full_name(reference).into_owned();
         if self.flags.contains_key(&full) {
             return Some(full);
@@ -182,7 +192,11 @@ impl Validator<'_> {
         None
     }
 
-    pub(super) fn segment_ref(&mut self, path: &str, reference: &str) -> Option<String> {
+    pub(super) fn segment_ref(
+        &mut self,
+        path: &dyn fmt::Display,
+        reference: &str,
+    ) -> Option<String> {
         let full = Collection::Segments.full_name(reference).into_owned();
         if self.segments.contains_key(&full) {
             return Some(full);
@@ -194,7 +208,7 @@ impl Validator<'_> {
         None
     }
 
-    pub(super) fn variant_ref(&mut self, path: &str, flag: &str, reference: &str) {
+    pub(super) fn variant_ref(&mut self, path: &dyn fmt::Display, flag: &str, reference: &str) {
         let full = variant_full_name(flag, reference);
         let known = variant_id(flag, &full).is_some_and(|id| {
             self.flags.get(flag).is_some_and(|(_, variants)| variants.contains(id))

@@ -1,5 +1,6 @@
 //! Flags, rules and targeting: bucket ranges, shares, literals and criteria.
 
+use super::path::{At, Key, Root};
 use super::{ErrorKind, Validator, WarningKind, house_style, json_type, truncate};
 use crate::flag::{MAX_BUCKET_COUNT, Outcome, Rule};
 use crate::fraction::Fraction;
@@ -13,18 +14,19 @@ use crate::targeting::{
 };
 use crate::version::Version;
 use std::collections::{BTreeSet, HashMap};
+use std::fmt;
 
 impl Validator<'_> {
     pub(super) fn flag(&mut self, i: usize, flag: &crate::flag::Flag) {
-        let path = format!("flags[{i}]");
+        let path = Root("flags", i);
         let mut rule_ids: HashMap<&str, usize> = HashMap::new();
         for (j, rule) in flag.rules.iter().enumerate() {
-            let rpath = format!("{path}.rules[{j}]");
+            let rpath = At(&path, "rules", j);
             match rule_id(&flag.name, &rule.name) {
                 Some(id) => {
                     if let Some(first) = rule_ids.insert(id, j) {
                         self.error(
-                            format!("{rpath}.name"),
+                            format_args!("{rpath}.name"),
                             ErrorKind::Duplicate {
                                 name: rule.name.clone(),
                                 first: format!("{path}.rules[{first}]"),
@@ -33,21 +35,22 @@ impl Validator<'_> {
                     }
                 }
                 None => self.error(
-                    format!("{rpath}.name"),
+                    format_args!("{rpath}.name"),
                     ErrorKind::InvalidName {
                         name: rule.name.clone(),
                         expected: format!("{}/rules/{{id}}", flag.name),
                     },
                 ),
             }
-            if let Some(segment) = self.segment_ref(&format!("{rpath}.segment"), &rule.segment) {
+            if let Some(segment) = self.segment_ref(&format_args!("{rpath}.segment"), &rule.segment)
+            {
                 self.graph.edge(&flag.name, &segment);
             }
             self.rule(&rpath, &flag.name, rule);
         }
     }
 
-    pub(super) fn rule(&mut self, path: &str, flag: &str, rule: &Rule) {
+    pub(super) fn rule(&mut self, path: &dyn fmt::Display, flag: &str, rule: &Rule) {
         if let Some(m) = &rule.materialization_spec {
             // Stores key on "{materialization}:{unit}" (Redis) or with a control
             // character (redb): names without either keep keys unambiguous.
@@ -58,7 +61,7 @@ impl Validator<'_> {
             ] {
                 if bad(name) {
                     self.error(
-                        format!("{path}.materializationSpec.{field}"),
+                        format_args!("{path}.materializationSpec.{field}"),
                         ErrorKind::InvalidName {
                             name: name.clone(),
                             expected: "a materialization name without ':' or control characters"
@@ -68,63 +71,66 @@ impl Validator<'_> {
                 }
             }
         }
-        self.path_name(&format!("{path}.targetingKeySelector"), &rule.targeting_key_selector);
+        self.path_name(&format_args!("{path}.targetingKeySelector"), &rule.targeting_key_selector);
         let spec = &rule.assignment_spec;
-        let spath = format!("{path}.assignmentSpec");
+        let spath = Key(&path, "assignmentSpec");
         let count = spec.bucket_count;
         if !(1..=MAX_BUCKET_COUNT).contains(&count) {
-            self.error(format!("{spath}.bucketCount"), ErrorKind::BucketCount { count });
+            self.error(format_args!("{spath}.bucketCount"), ErrorKind::BucketCount { count });
         }
         use crate::flag::BucketScheme;
         if spec.group.is_some() && spec.scheme == BucketScheme::Confidence {
             self.error(
-                format!("{spath}.group"),
+                format_args!("{spath}.group"),
                 ErrorKind::NotForScheme { field: "group", scheme: spec.scheme.as_str() },
             );
         }
         if spec.seed.is_some() && spec.scheme != BucketScheme::Unleash {
             self.error(
-                format!("{spath}.seed"),
+                format_args!("{spath}.seed"),
                 ErrorKind::NotForScheme { field: "seed", scheme: spec.scheme.as_str() },
             );
         }
         let mut ranges = Vec::new();
         for (k, a) in spec.assignments.iter().enumerate() {
-            let apath = format!("{spath}.assignments[{k}]");
+            let apath = At(&spath, "assignments", k);
             if let Outcome::Variant(variant) = &a.outcome {
-                self.variant_ref(&format!("{apath}.variant.variant"), flag, variant);
+                self.variant_ref(&format_args!("{apath}.variant.variant"), flag, variant);
             }
             for (m, r) in a.bucket_ranges.iter().enumerate() {
-                ranges.push((format!("{apath}.bucketRanges[{m}]"), *r));
+                ranges.push((RangeAt::Assignment(k, m), *r));
             }
         }
-        self.ranges(ranges, count);
+        self.ranges(&spath, ranges, count);
     }
 
-    /// Checks ranges against the bucket count and each other.
+    /// Checks ranges against the bucket count and each other; `base` is the assignment spec
+    /// or the resource whose ranges they are, and a range's path is written only for an error.
     pub(super) fn ranges(
         &mut self,
-        mut ranges: Vec<(String, crate::flag::BucketRange)>,
+        base: &dyn fmt::Display,
+        mut ranges: Vec<(RangeAt, crate::flag::BucketRange)>,
         count: u32,
     ) {
         let mut valid = Vec::new();
-        for (path, r) in ranges.drain(..) {
+        for (at, r) in ranges.drain(..) {
             if r.lower >= r.upper {
-                self.error(path, ErrorKind::EmptyRange { lower: r.lower, upper: r.upper });
+                self.error(at.path(base), ErrorKind::EmptyRange { lower: r.lower, upper: r.upper });
             } else if r.upper > count && (1..=MAX_BUCKET_COUNT).contains(&count) {
-                self.error(path, ErrorKind::RangeEnd { upper: r.upper, count });
+                self.error(at.path(base), ErrorKind::RangeEnd { upper: r.upper, count });
             } else {
-                valid.push((path, r));
+                valid.push((at, r));
             }
         }
         valid.sort_by_key(|(_, r)| (r.lower, r.upper));
-        let mut furthest: Option<(String, crate::flag::BucketRange)> = None;
-        for (path, r) in valid {
-            if let Some((fpath, f)) = &furthest
+        let mut furthest: Option<(RangeAt, crate::flag::BucketRange)> = None;
+        for (at, r) in valid {
+            if let Some((fat, f)) = &furthest
                 && r.lower < f.upper
             {
+                let fpath = fat.path(base);
                 self.error(
-                    path.clone(),
+                    at.path(base),
                     ErrorKind::Overlap {
                         lower: r.lower,
                         upper: r.upper,
@@ -133,37 +139,43 @@ impl Validator<'_> {
                 );
             }
             if furthest.as_ref().is_none_or(|(_, f)| r.upper > f.upper) {
-                furthest = Some((path, r));
+                furthest = Some((at, r));
             }
         }
     }
 
     pub(super) fn allocation(
         &mut self,
-        path: &str,
+        path: &dyn fmt::Display,
         allocation: &Allocation,
         allocated: &[crate::flag::BucketRange],
     ) {
         self.fraction(
-            &format!("{path}.allocation.proportion"),
+            &format_args!("{path}.allocation.proportion"),
             "proportion",
             allocation.proportion,
         );
-        let ranges = allocated
-            .iter()
-            .enumerate()
-            .map(|(i, r)| (format!("{path}.allocatedRanges[{i}]"), *r))
-            .collect();
-        self.ranges(ranges, ALLOCATION_BUCKETS);
+        let ranges =
+            allocated.iter().enumerate().map(|(i, r)| (RangeAt::Allocated(i), *r)).collect();
+        self.ranges(path, ranges, ALLOCATION_BUCKETS);
     }
 
-    pub(super) fn fraction(&mut self, path: &str, what: &'static str, value: Fraction) {
+    pub(super) fn fraction(
+        &mut self,
+        path: &dyn fmt::Display,
+        what: &'static str,
+        value: Fraction,
+    ) {
         if !value.is_unit_interval() {
             self.error(path, ErrorKind::OutOfUnitInterval { what, value: value.get() });
         }
     }
 
-    pub(super) fn timestamp(&mut self, path: &str, value: &str) -> Option<jiff::Timestamp> {
+    pub(super) fn timestamp(
+        &mut self,
+        path: &dyn fmt::Display,
+        value: &str,
+    ) -> Option<jiff::Timestamp> {
         match value.parse::<jiff::Timestamp>() {
             Ok(t) => Some(t),
             Err(_) => {
@@ -173,14 +185,14 @@ impl Validator<'_> {
         }
     }
 
-    pub(super) fn version(&mut self, path: &str, text: &str) {
+    pub(super) fn version(&mut self, path: &dyn fmt::Display, text: &str) {
         if let Err(e) = Version::parse(text) {
             self.error(path, ErrorKind::InvalidVersion(e.to_string()));
         }
     }
 
     /// Builds a regex the config needs (kept for compile), or reports why it does not build.
-    pub(super) fn regex(&mut self, path: &str, pattern: &str, case_insensitive: bool) {
+    pub(super) fn regex(&mut self, path: &dyn fmt::Display, pattern: &str, case_insensitive: bool) {
         if pattern.len() > MAX_PATTERN_LEN {
             let message =
                 format!("pattern is {} bytes, over the limit of {MAX_PATTERN_LEN}", pattern.len());
@@ -195,10 +207,10 @@ impl Validator<'_> {
         }
     }
 
-    pub(super) fn targeting(&mut self, path: &str, targeting: &Targeting) {
+    pub(super) fn targeting(&mut self, path: &dyn fmt::Display, targeting: &Targeting) {
+        let criteria = Key(path, "criteria");
         for (id, criterion) in &targeting.criteria {
-            let cpath = format!("{path}.criteria.{id}");
-            self.criterion(&cpath, criterion);
+            self.criterion(&Key(&criteria, id), criterion);
         }
         let Some(expression) = &targeting.expression else { return };
         let mut used = BTreeSet::new();
@@ -209,7 +221,7 @@ impl Validator<'_> {
                     used.insert(id.as_str());
                     if !targeting.criteria.contains_key(id) {
                         self.error(
-                            format!("{epath}.ref"),
+                            format_args!("{epath}.ref"),
                             ErrorKind::UnknownCriterion { id: id.clone() },
                         );
                     }
@@ -225,50 +237,51 @@ impl Validator<'_> {
         }
         for id in targeting.criteria.keys().filter(|id| !used.contains(id.as_str())) {
             self.warn(
-                format!("{path}.criteria.{id}"),
+                format_args!("{path}.criteria.{id}"),
                 WarningKind::UnusedCriterion { id: id.clone() },
             );
         }
     }
 
-    pub(super) fn criterion(&mut self, path: &str, criterion: &Criterion) {
+    pub(super) fn criterion(&mut self, path: &dyn fmt::Display, criterion: &Criterion) {
         match criterion {
             Criterion::Attribute(a) => {
-                let apath = format!("{path}.attribute");
-                self.path_name(&format!("{apath}.attributeName"), &a.attribute_name);
+                let apath = Key(&path, "attribute");
+                self.path_name(&format_args!("{apath}.attributeName"), &a.attribute_name);
                 self.attribute_rule(&apath, &a.rule);
             }
             Criterion::Segment(s) => {
-                if let Some(full) = self.segment_ref(&format!("{path}.segment.segment"), &s.segment)
+                if let Some(full) =
+                    self.segment_ref(&format_args!("{path}.segment.segment"), &s.segment)
                 {
                     self.link(&full);
                 }
             }
-            Criterion::Group(g) => self.group(&format!("{path}.group"), g),
-            Criterion::Version(v) => self.version_criterion(&format!("{path}.version"), v),
+            Criterion::Group(g) => self.group(&format_args!("{path}.group"), g),
+            Criterion::Version(v) => self.version_criterion(&format_args!("{path}.version"), v),
             Criterion::Property(p) => {
-                let ppath = format!("{path}.property");
-                self.path_name(&format!("{ppath}.name"), &p.name);
+                let ppath = Key(&path, "property");
+                self.path_name(&format_args!("{ppath}.name"), &p.name);
                 self.property(&ppath, p.operator, &p.operand);
             }
-            Criterion::Dependency(d) => self.dependency(&format!("{path}.dependency"), d),
+            Criterion::Dependency(d) => self.dependency(&format_args!("{path}.dependency"), d),
         }
     }
 
-    pub(super) fn group(&mut self, path: &str, g: &GroupCriterion) {
-        self.group_names(&format!("{path}.names"), &g.names, true);
+    pub(super) fn group(&mut self, path: &dyn fmt::Display, g: &GroupCriterion) {
+        self.group_names(&format_args!("{path}.names"), &g.names, true);
     }
 
     /// Target group references at `path` (`path[i]` each when `indexed`): at least one,
     /// every one known.
-    pub(super) fn group_names(&mut self, path: &str, names: &[String], indexed: bool) {
+    pub(super) fn group_names(&mut self, path: &dyn fmt::Display, names: &[String], indexed: bool) {
         if names.is_empty() {
             self.error(path, ErrorKind::Empty("target group name"));
         }
         for (i, name) in names.iter().enumerate() {
             let full = Collection::TargetGroups.full_name(name);
             if !self.groups.contains_key(full.as_ref()) {
-                let at = if indexed { format!("{path}[{i}]") } else { path.to_owned() };
+                let at = if indexed { format!("{path}[{i}]") } else { path.to_string() };
                 self.error(
                     at,
                     ErrorKind::UnknownReference { noun: "target group", name: name.clone() },
@@ -277,36 +290,36 @@ impl Validator<'_> {
         }
     }
 
-    pub(super) fn version_criterion(&mut self, path: &str, v: &VersionCriterion) {
-        self.path_name(&format!("{path}.attributeName"), &v.attribute_name);
+    pub(super) fn version_criterion(&mut self, path: &dyn fmt::Display, v: &VersionCriterion) {
+        self.path_name(&format_args!("{path}.attributeName"), &v.attribute_name);
         if !v.operator.is_semver() {
             self.error(
-                format!("{path}.operator"),
+                format_args!("{path}.operator"),
                 ErrorKind::Operator {
                     operator: v.operator.as_str(),
                     expected: "one of the semver-* operators",
                 },
             );
         }
-        self.version(&format!("{path}.semver"), &v.semver);
+        self.version(&format_args!("{path}.semver"), &v.semver);
     }
 
-    pub(super) fn dependency(&mut self, path: &str, d: &DependencyCriterion) {
-        let Some(flag) = self.flag_ref(&format!("{path}.flag"), &d.flag) else { return };
+    pub(super) fn dependency(&mut self, path: &dyn fmt::Display, d: &DependencyCriterion) {
+        let Some(flag) = self.flag_ref(&format_args!("{path}.flag"), &d.flag) else { return };
         self.link(&flag);
         if let DependencyExpectation::Variant(variant) = &d.expect {
-            self.variant_ref(&format!("{path}.variant"), &flag, variant);
+            self.variant_ref(&format_args!("{path}.variant"), &flag, variant);
         }
     }
 
     pub(super) fn property(
         &mut self,
-        path: &str,
+        path: &dyn fmt::Display,
         operator: PropertyOperator,
         operand: &serde_json::Value,
     ) {
         use serde_json::Value as J;
-        let opath = format!("{path}.operand");
+        let opath = Key(&path, "operand");
         let expected: Option<&'static str> = match (operator, operand) {
             (op, _) if op.is_unary() => None,
             (
@@ -350,7 +363,7 @@ impl Validator<'_> {
         }
     }
 
-    pub(super) fn attribute_rule(&mut self, path: &str, rule: &AttributeRule) {
+    pub(super) fn attribute_rule(&mut self, path: &dyn fmt::Display, rule: &AttributeRule) {
         // A case-insensitive literal or set is matched by a regex over its escaped text.
         if !matches!(rule, AttributeRule::Regex(_))
             && let Some((pattern, case_insensitive)) = rule_pattern(rule)
@@ -358,10 +371,10 @@ impl Validator<'_> {
             self.regex(path, &pattern, case_insensitive);
         }
         match rule {
-            AttributeRule::Eq(r) => self.scalar(&format!("{path}.eqRule.value"), &r.value),
+            AttributeRule::Eq(r) => self.scalar(&format_args!("{path}.eqRule.value"), &r.value),
             AttributeRule::Set(r) => {
                 for (i, v) in r.values.iter().enumerate() {
-                    self.scalar(&format!("{path}.setRule.values[{i}]"), v);
+                    self.scalar(&format_args!("{path}.setRule.values[{i}]"), v);
                 }
             }
             AttributeRule::Range(r) => {
@@ -410,26 +423,26 @@ impl Validator<'_> {
             | AttributeRule::EndsWith(_)
             | AttributeRule::Contains(_) => {}
             AttributeRule::Regex(r) => self.regex(
-                &format!("{path}.regexRule.pattern"),
+                &format_args!("{path}.regexRule.pattern"),
                 &r.pattern,
                 rule.is_case_insensitive(),
             ),
             AttributeRule::Any(inner) => {
-                self.attribute_rule(&format!("{path}.anyRule.rule"), &inner.rule)
+                self.attribute_rule(&format_args!("{path}.anyRule.rule"), &inner.rule)
             }
             AttributeRule::All(inner) => {
-                self.attribute_rule(&format!("{path}.allRule.rule"), &inner.rule)
+                self.attribute_rule(&format_args!("{path}.allRule.rule"), &inner.rule)
             }
         }
     }
 
     /// A value compared with one attribute value: anything but a list.
-    pub(super) fn scalar(&mut self, path: &str, value: &Value) {
+    pub(super) fn scalar(&mut self, path: &dyn fmt::Display, value: &Value) {
         match value {
             Value::TimestampValue(t) => {
-                self.timestamp(&format!("{path}.timestampValue"), t);
+                self.timestamp(&format_args!("{path}.timestampValue"), t);
             }
-            Value::VersionValue(v) => self.version(&format!("{path}.versionValue.version"), &v.version),
+            Value::VersionValue(v) => self.version(&format_args!("{path}.versionValue.version"), &v.version),
             Value::ListValue(_) => self.error(
                 path,
                 ErrorKind::WrongType {
@@ -438,6 +451,24 @@ impl Validator<'_> {
                 },
             ),
             Value::BoolValue(_) | Value::NumberValue(_) | Value::StringValue(_) => {}
+        }
+    }
+}
+
+/// Where a bucket range sits, relative to the assignment spec or resource that holds it.
+#[derive(Clone, Copy)]
+pub(super) enum RangeAt {
+    /// `assignments[k].bucketRanges[m]` of an assignment spec.
+    Assignment(usize, usize),
+    /// `allocatedRanges[i]` of a segment or A/B test.
+    Allocated(usize),
+}
+
+impl RangeAt {
+    fn path(self, base: &dyn fmt::Display) -> String {
+        match self {
+            RangeAt::Assignment(k, m) => format!("{base}.assignments[{k}].bucketRanges[{m}]"),
+            RangeAt::Allocated(i) => format!("{base}.allocatedRanges[{i}]"),
         }
     }
 }
