@@ -1,10 +1,19 @@
-//! The compiled engine and the one walk that `evaluate` and `explain` share.
+//! The engine and the one walk that `evaluate`, `explain` and `evaluate_sticky` share.
+//!
+//! The compiled types the walk reads are in [`crate::compiled`]; compile builds
+//! them ([`crate::compile`]).
 
-use crate::bucket::{bucket_of, flagd_bucket, unleash_normalized};
-use crate::context::{AttrPath, EvaluationContext, Unit, UnitError};
-use crate::matcher::{AttrMatcher, Outcome, PropMatcher};
+use crate::bucket::bucket_of;
+use crate::compiled::{
+    self, Allocation, Decision, DepExpect, GroupIdx, Node, SegmentIdx, Span, StickyRule, VariantIdx,
+};
+use crate::context::{EvaluationContext, Unit, UnitError};
+use crate::matcher::Outcome;
 use crate::resolution::{FlagId, Reason, Resolution};
-use flagstone_model::flag::BucketRange;
+use crate::sticky::{
+    AssignmentStore, Materialization, MaterializationKey, MaterializationWrite, Persistence,
+    StickyEvaluation,
+};
 use flagstone_model::segment::ALLOCATION_BUCKETS;
 use flagstone_model::targeting::GroupOperator;
 use jiff::Timestamp;
@@ -20,189 +29,15 @@ pub use flagstone_model::limits::{MAX_EVALUATION_COST, MAX_REFERENCE_DEPTH};
 /// [`crate::EngineHandle`].
 #[derive(Debug)]
 pub struct Engine {
-    pub(crate) flags: Box<[CFlag]>,
+    pub(crate) flags: Box<[compiled::Flag]>,
     pub(crate) flag_ids: HashMap<Box<str>, FlagId>,
-    pub(crate) segments: Box<[CSegment]>,
-    pub(crate) groups: Box<[CGroup]>,
+    pub(crate) segments: Box<[compiled::Segment]>,
+    pub(crate) groups: Box<[compiled::Group]>,
     pub(crate) allocation_salt: Box<str>,
-    /// `(flag, rule)` of every rule that reads a materialization.
-    pub(crate) sticky_rules: Box<[(u32, u32)]>,
-    /// Per flag, the indices into `sticky_rules` that its evaluation can reach
-    /// (its own rules and those of flags it depends on); empty when the config
-    /// has no sticky rules.
-    pub(crate) sticky_reach: Box<[Box<[u32]>]>,
-}
-
-#[derive(Debug)]
-pub(crate) struct CFlag {
-    pub(crate) name: Box<str>,
-    pub(crate) archived: bool,
-    pub(crate) variants: Box<[CVariant]>,
-    pub(crate) rules: Box<[CRule]>,
-}
-
-#[derive(Debug)]
-pub(crate) struct CVariant {
-    pub(crate) name: Box<str>,
-    pub(crate) value: Value,
-}
-
-#[derive(Debug)]
-pub(crate) struct CRule {
-    pub(crate) name: Box<str>,
-    pub(crate) enabled: bool,
-    pub(crate) segment: u32,
-    pub(crate) selector: AttrPath,
-    pub(crate) n_buckets: NonZeroU32,
-    /// Sorted, disjoint `(lower, upper, assignment)`.
-    pub(crate) table: Box<[(u32, u32, u32)]>,
-    pub(crate) assignments: Box<[CAssignment]>,
-    /// The assignment every bucket gets, when there is only one.
-    pub(crate) uniform: Option<u32>,
-    /// More than one variant among the assignments (OpenFeature `SPLIT`).
-    pub(crate) is_split: bool,
-    /// A reach that follows a schedule (lowered rollouts and CloudBees schedules).
-    pub(crate) schedule: Option<Box<CSchedule>>,
-    /// Sticky assignments (see [`crate::sticky`]).
-    pub(crate) materialization: Option<Box<CMaterialization>>,
-    /// How units hash into buckets.
-    pub(crate) scheme: CScheme,
-}
-
-/// A compiled bucketing scheme (`assignmentSpec.scheme`).
-#[derive(Debug)]
-pub(crate) enum CScheme {
-    Confidence,
-    Unleash { group: Box<str>, seed: u32 },
-    Flagd { group: Box<str> },
-}
-
-impl CScheme {
-    /// The unit's bucket in `[0, n)`.
-    #[inline]
-    fn bucket(&self, hash_id: &str, unit: &str, n: NonZeroU32) -> u32 {
-        match self {
-            CScheme::Confidence => bucket_of(hash_id, unit, n),
-            // Unleash's normalizedHash is 1-based; ranges are 0-based.
-            CScheme::Unleash { group, seed } => unleash_normalized(group, unit, *seed, n) - 1,
-            CScheme::Flagd { group } => flagd_bucket(&[group, unit], n),
-        }
-    }
-}
-
-/// A compiled `materializationSpec`.
-#[derive(Debug)]
-pub(crate) struct CMaterialization {
-    pub(crate) read: Option<Box<str>>,
-    pub(crate) write: Option<Box<str>>,
-    pub(crate) must_match: bool,
-    pub(crate) ignore_targeting: bool,
-}
-
-/// Buckets below the scheduled threshold get assignment `on`, the rest `off`.
-#[derive(Debug)]
-pub(crate) struct CSchedule {
-    /// The threshold before the first step.
-    pub(crate) base: u32,
-    /// `(from, threshold)`, sorted by time.
-    pub(crate) steps: Box<[(Timestamp, u32)]>,
-    pub(crate) on: u32,
-    pub(crate) off: u32,
-}
-
-impl CSchedule {
-    /// The threshold in force at `now`: the latest step with `from` ≤ now (binary search).
-    #[inline]
-    pub(crate) fn threshold(&self, now: Timestamp) -> u32 {
-        let i = self.steps.partition_point(|&(from, _)| from <= now);
-        match i.checked_sub(1).and_then(|last| self.steps.get(last)) {
-            Some(&(_, threshold)) => threshold,
-            None => self.base,
-        }
-    }
-}
-
-impl CRule {
-    #[inline]
-    fn assignment_of(&self, bucket: u32) -> Option<(u32, u32, u32)> {
-        let i = self.table.partition_point(|&(_, upper, _)| upper <= bucket);
-        self.table.get(i).copied().filter(|&(lower, _, _)| lower <= bucket)
-    }
-}
-
-#[derive(Debug)]
-pub(crate) struct CAssignment {
-    pub(crate) id: Box<str>,
-    pub(crate) outcome: COutcome,
-}
-
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub(crate) enum COutcome {
-    Variant(u32),
-    Fallthrough,
-    ClientDefault,
-}
-
-#[derive(Debug)]
-pub(crate) struct CSegment {
-    pub(crate) name: Box<str>,
-    /// The part after `segments/`, hashed with the unit.
-    pub(crate) hash_id: Box<str>,
-    pub(crate) targeting: CTargeting,
-    pub(crate) allocation: CAlloc,
-}
-
-#[derive(Debug)]
-pub(crate) enum CAlloc {
-    Whole,
-    Below(u32),
-    Ranges(Box<[BucketRange]>),
-    Nobody,
-}
-
-#[derive(Debug, Default)]
-pub(crate) struct CTargeting {
-    pub(crate) criteria: Box<[CCriterion]>,
-    pub(crate) ids: Box<[Box<str>]>,
-    /// True when there is no expression: every criterion AND-ed, in id order,
-    /// evaluated by a plain loop (the common shape).
-    pub(crate) all_of: bool,
-    pub(crate) nodes: Box<[Node]>,
-    pub(crate) children: Box<[u32]>,
-}
-
-/// An expression node; `And`/`Or` hold `(start, len)` into `children`. The root is the last node.
-#[derive(Clone, Copy, Debug)]
-pub(crate) enum Node {
-    Const(bool),
-    Crit(u32),
-    Not(u32),
-    And(u32, u32),
-    Or(u32, u32),
-}
-
-#[derive(Debug)]
-pub(crate) enum CCriterion {
-    Attr(AttrPath, AttrMatcher),
-    Prop(AttrPath, PropMatcher),
-    Segment(u32),
-    Group(GroupOperator, Box<[u32]>),
-    Dependency(FlagId, DepExpect),
-    /// Never holds: stands in for a criterion validation would have rejected (compile
-    /// asserts in debug builds before it falls back to this).
-    Never,
-}
-
-#[derive(Debug)]
-pub(crate) enum DepExpect {
-    Variant(u32),
-    Value(Value),
-}
-
-#[derive(Debug)]
-pub(crate) struct CGroup {
-    pub(crate) any: bool,
-    pub(crate) conditions: Box<[(AttrPath, PropMatcher)]>,
+    /// Per flag, every rule that reads a materialization and that its evaluation can
+    /// reach (its own rules and those of flags it depends on), in config order; empty
+    /// when the config has no sticky rules.
+    pub(crate) sticky_reach: Box<[Box<[StickyRule]>]>,
 }
 
 /// Why a rule did not decide.
@@ -226,13 +61,7 @@ pub(crate) trait Recorder {
     fn criterion(&mut self, _criterion_idx: usize, _outcome: Outcome) {}
     fn targeting(&mut self, _matched: bool) {}
     fn allocation(&mut self, _bucket: Option<u32>, _inside: bool) {}
-    fn assignment(
-        &mut self,
-        _bucket: Option<u32>,
-        _range: Option<(u32, u32)>,
-        _assignment_idx: Option<u32>,
-    ) {
-    }
+    fn assignment(&mut self, _bucket: Option<u32>, _span: Option<Span>) {}
 }
 
 /// The recorder of plain evaluation.
@@ -242,22 +71,53 @@ impl Recorder for NoRecorder {}
 
 /// Per-call state: dependency memo (inline, no allocation) and the clock read once.
 pub(crate) struct Walk {
-    memo: [(u32, Option<u32>); 8],
+    memo: [(FlagId, Option<VariantIdx>); 8],
     n_memo: usize,
     now: Option<Timestamp>,
     depth: usize,
     /// Prefetched materializations; `None` on the plain path, which never touches a store.
-    pub(crate) sticky: Option<crate::sticky::StickyView>,
+    sticky: Option<StickyView>,
 }
 
 impl Walk {
     pub(crate) fn new(now: Option<Timestamp>) -> Self {
-        Walk { memo: [(0, None); 8], n_memo: 0, now, depth: 0, sticky: None }
+        Walk { memo: [(FlagId(0), None); 8], n_memo: 0, now, depth: 0, sticky: None }
     }
 
     /// The evaluation time: the caller's, else the system clock read once per call.
     pub(crate) fn now(&mut self) -> Timestamp {
         *self.now.get_or_insert_with(Timestamp::now)
+    }
+}
+
+/// The prefetched materializations of one sticky evaluation and the writes it makes.
+///
+/// A context needs one key per distinct (materialization, unit): a handful,
+/// so a vector searched by `&str` beats hashing owned keys.
+struct StickyView {
+    stored: Vec<(MaterializationKey, Materialization)>,
+    writes: Vec<MaterializationWrite>,
+}
+
+impl StickyView {
+    /// The stored variant name of `rule` for `unit` in `materialization`.
+    fn stored(&self, materialization: &str, unit: &str, rule: &str) -> Option<&str> {
+        let (_, m) = self
+            .stored
+            .iter()
+            .find(|(k, _)| k.materialization == materialization && k.unit == unit)?;
+        m.rules.get(rule).map(String::as_str)
+    }
+
+    fn write(&mut self, materialization: &str, unit: &str, rule: &str, variant: &str) {
+        self.writes.push(MaterializationWrite {
+            key: MaterializationKey {
+                materialization: materialization.to_owned(),
+                unit: unit.to_owned(),
+            },
+            rule: rule.to_owned(),
+            variant: variant.to_owned(),
+        });
     }
 }
 
@@ -274,7 +134,7 @@ impl Engine {
 
     /// Every flag id, in config order.
     pub fn flag_ids(&self) -> impl ExactSizeIterator<Item = FlagId> + '_ {
-        (0..self.flags.len()).map(|i| FlagId(u32::try_from(i).unwrap_or(u32::MAX)))
+        self.flags.iter().map(|f| f.id)
     }
 
     /// The full name of a flag.
@@ -284,9 +144,15 @@ impl Engine {
 
     /// Evaluates one flag for a context. Never fails and never allocates:
     /// every outcome is a [`Reason`].
+    ///
+    /// An id this engine did not give (one kept from an engine before a swap, for a
+    /// flag past this engine's last) resolves to [`Reason::FlagNotFound`] with an empty
+    /// flag name: there is no name to report.
     pub fn evaluate<'e>(&'e self, flag: FlagId, ctx: &EvaluationContext<'_>) -> Resolution<'e> {
-        let mut walk = Walk::new(ctx.now());
-        self.resolve(flag.0, ctx, &mut walk, &mut NoRecorder)
+        match self.flags.get(flag.index()) {
+            Some(flag) => self.resolve(flag, ctx, &mut Walk::new(ctx.now()), &mut NoRecorder),
+            None => Resolution::empty("", Reason::FlagNotFound),
+        }
     }
 
     /// Evaluates a flag by name; an unknown name gives [`Reason::FlagNotFound`].
@@ -306,20 +172,114 @@ impl Engine {
         &'e self,
         ctx: &'c EvaluationContext<'c>,
     ) -> impl ExactSizeIterator<Item = Resolution<'e>> + use<'e, 'c> {
-        self.flag_ids().map(move |id| self.evaluate(id, ctx))
+        self.flags
+            .iter()
+            .map(move |flag| self.resolve(flag, ctx, &mut Walk::new(ctx.now()), &mut NoRecorder))
+    }
+
+    /// Evaluates `flags` with sticky assignments: one store read before, one write after.
+    ///
+    /// Rules without a `materializationSpec` behave exactly as in
+    /// [`Engine::evaluate`]. Store errors never fail the call: a failed read
+    /// evaluates as if nothing were stored and is reported in
+    /// [`StickyEvaluation::read_error`]; a failed write is reported in
+    /// [`StickyEvaluation::persistence`]. An id this engine did not give resolves
+    /// as in [`Engine::evaluate`].
+    pub fn evaluate_sticky<'e>(
+        &'e self,
+        flags: &[FlagId],
+        ctx: &EvaluationContext<'_>,
+        store: &dyn AssignmentStore,
+    ) -> StickyEvaluation<'e> {
+        let keys = self.materialization_keys(flags, ctx);
+        let (stored, read_error) = if keys.is_empty() {
+            (Vec::new(), None)
+        } else {
+            match store.get_many(&keys) {
+                Ok(values) => (
+                    keys.into_iter().zip(values).filter_map(|(k, v)| Some((k, v?))).collect(),
+                    None,
+                ),
+                Err(e) => (Vec::new(), Some(e)),
+            }
+        };
+        let mut walk = Walk::new(ctx.now());
+        walk.sticky = Some(StickyView { stored, writes: Vec::new() });
+        let resolutions = flags
+            .iter()
+            .map(|&id| match self.flags.get(id.index()) {
+                Some(flag) => self.resolve(flag, ctx, &mut walk, &mut NoRecorder),
+                None => Resolution::empty("", Reason::FlagNotFound),
+            })
+            .collect();
+        let writes = walk.sticky.map(|s| s.writes).unwrap_or_default();
+        let persistence = if writes.is_empty() {
+            Persistence::NothingToWrite
+        } else {
+            match store.put_many(&writes) {
+                Ok(()) => Persistence::Stored(writes.len()),
+                Err(e) => Persistence::Failed(e),
+            }
+        };
+        StickyEvaluation { resolutions, read_error, persistence }
+    }
+
+    /// The keys the requested flags can need: for each rule they can reach
+    /// that reads a materialization, its unit. Flags that reach none need no read.
+    fn materialization_keys(
+        &self,
+        flags: &[FlagId],
+        ctx: &EvaluationContext<'_>,
+    ) -> Vec<MaterializationKey> {
+        let mut keys: Vec<MaterializationKey> = Vec::new();
+        let reachable = flags
+            .iter()
+            .flat_map(|f| self.sticky_reach.get(f.index()).map(|r| &r[..]).unwrap_or_default());
+        for &StickyRule { flag, rule_idx } in reachable {
+            let rule = self.flags.get(flag.index()).and_then(|f| f.rules.get(rule_idx));
+            debug_assert!(rule.is_some(), "sticky rule {flag:?}/{rule_idx} out of range");
+            let Some(rule) = rule else { continue };
+            let Some(read) = rule.materialization.as_ref().and_then(|m| m.read.as_deref()) else {
+                continue;
+            };
+            if let Ok(Some(unit)) = Unit::read(rule.selector.lookup(ctx)) {
+                let key = MaterializationKey {
+                    materialization: read.to_owned(),
+                    unit: unit.as_str().to_owned(),
+                };
+                if !keys.contains(&key) {
+                    keys.push(key);
+                }
+            }
+        }
+        keys
+    }
+
+    /// The segment at `idx`: compile numbers segments and builds every index into
+    /// them, so it is always there.
+    #[inline]
+    pub(crate) fn segment(&self, idx: SegmentIdx) -> Option<&compiled::Segment> {
+        let segment = self.segments.get(idx.index());
+        debug_assert!(segment.is_some(), "no segment {idx:?}");
+        segment
+    }
+
+    /// A flag a compiled dependency names: always there, as for [`Engine::segment`].
+    #[inline]
+    fn dependency_flag(&self, id: FlagId) -> Option<&compiled::Flag> {
+        let flag = self.flags.get(id.index());
+        debug_assert!(flag.is_some(), "no flag {id:?}");
+        flag
     }
 
     /// The walk: rules in order, the first that decides wins (spec §2.2).
     pub(crate) fn resolve<'e, R: Recorder>(
         &'e self,
-        flag_idx: u32,
+        flag: &'e compiled::Flag,
         ctx: &EvaluationContext<'_>,
         walk: &mut Walk,
         rec: &mut R,
     ) -> Resolution<'e> {
-        let Some(flag) = self.flags.get(flag_idx as usize) else {
-            return Resolution::empty("", Reason::FlagNotFound);
-        };
         if flag.archived {
             return Resolution::empty(&flag.name, Reason::FlagArchived);
         }
@@ -329,7 +289,7 @@ impl Engine {
                 rec.skip(Skip::Disabled);
                 continue;
             }
-            let Some(segment) = self.segments.get(rule.segment as usize) else { continue };
+            let Some(segment) = self.segment(rule.segment) else { continue };
             let unit = match Unit::read(rule.selector.lookup(ctx)) {
                 Ok(unit) => unit,
                 Err(e) => {
@@ -339,7 +299,7 @@ impl Engine {
             };
             if let Some(u) = &unit {
                 rec.unit(u.as_str());
-            } else if rule.uniform.is_none() || !matches!(segment.allocation, CAlloc::Whole) {
+            } else if rule.uniform.is_none() || !matches!(segment.allocation, Allocation::Whole) {
                 // The unit is needed to bucket; without it the rule cannot match.
                 rec.skip(Skip::NoUnit);
                 continue;
@@ -354,7 +314,7 @@ impl Engine {
                             rec.skip(Skip::Targeting);
                             continue;
                         }
-                        let variant = flag.variants.get(v as usize);
+                        let variant = flag.variant(v);
                         return Resolution {
                             variant: variant.map(|x| &*x.name),
                             value: variant.map(|x| &x.value),
@@ -362,7 +322,7 @@ impl Engine {
                             rule: Some(&rule.name),
                             segment: Some(&segment.name),
                             targeting_key_selector: Some(rule.selector.as_str()),
-                            variant_idx: Some(v),
+                            variant_idx: Some(v.0),
                             is_split: rule.is_split,
                             materialized: true,
                             ..Resolution::empty(&flag.name, Reason::Match)
@@ -385,40 +345,35 @@ impl Engine {
                 rec.skip(Skip::Allocation);
                 continue;
             }
-            let (bucket, hit) = match (rule.uniform, &unit) {
-                (Some(a), _) => (None, Some((0, rule.n_buckets.get(), a))),
+            let (bucket, span) = match (rule.uniform, &unit) {
+                (Some(assignment), _) => {
+                    (None, Some(Span { lower: 0, upper: rule.n_buckets.get(), assignment }))
+                }
                 (None, Some(u)) => {
                     let b = rule.scheme.bucket(&segment.hash_id, u.as_str(), rule.n_buckets);
-                    let hit = match &rule.schedule {
-                        Some(s) => {
-                            let k = s.threshold(walk.now());
-                            Some(if b < k {
-                                (0, k, s.on)
-                            } else {
-                                (k, rule.n_buckets.get(), s.off)
-                            })
-                        }
-                        None => rule.assignment_of(b),
+                    let span = match &rule.schedule {
+                        Some(s) => Some(s.span_of(b, walk.now(), rule.n_buckets)),
+                        None => rule.span_of(b),
                     };
-                    (Some(b), hit)
+                    (Some(b), span)
                 }
                 (None, None) => (None, None),
             };
-            rec.assignment(bucket, hit.map(|(l, u, _)| (l, u)), hit.map(|(_, _, a)| a));
-            let Some((_, _, a_idx)) = hit else {
+            rec.assignment(bucket, span);
+            let Some(span) = span else {
                 rec.skip(Skip::NoAssignment);
                 continue;
             };
-            let Some(assignment) = rule.assignments.get(a_idx as usize) else { continue };
-            let variant_idx = match assignment.outcome {
-                COutcome::Fallthrough => {
+            let Some(assignment) = rule.assignment(span.assignment) else { continue };
+            let variant_idx = match assignment.decision {
+                Decision::Fallthrough => {
                     rec.skip(Skip::Fallthrough);
                     continue;
                 }
-                COutcome::ClientDefault => None,
-                COutcome::Variant(v) => Some(v),
+                Decision::ClientDefault => None,
+                Decision::Variant(v) => Some(v),
             };
-            let variant = variant_idx.and_then(|v| flag.variants.get(v as usize));
+            let variant = variant_idx.and_then(|v| flag.variant(v));
             if let (Some(m), Some(u), Some(v), Some(view)) =
                 (&rule.materialization, &unit, variant, walk.sticky.as_mut())
                 && let Some(write) = &m.write
@@ -435,7 +390,7 @@ impl Engine {
                 assignment_id: Some(&assignment.id),
                 bucket,
                 is_split: rule.is_split,
-                variant_idx,
+                variant_idx: variant_idx.map(|v| v.0),
                 targeting_key_selector: Some(rule.selector.as_str()),
                 materialized: false,
             };
@@ -446,34 +401,35 @@ impl Engine {
     /// The variant stored for this unit and rule, when the walk has a store view.
     fn stored_variant(
         &self,
-        flag: &CFlag,
-        rule: &CRule,
-        m: &CMaterialization,
+        flag: &compiled::Flag,
+        rule: &compiled::Rule,
+        m: &compiled::MaterializationSpec,
         unit: Option<&Unit<'_>>,
         walk: &Walk,
-    ) -> Option<u32> {
+    ) -> Option<VariantIdx> {
         let (read, unit, view) = (m.read.as_deref()?, unit?, walk.sticky.as_ref()?);
         let name = view.stored(read, unit.as_str(), &rule.name)?;
         // A variant removed since it was stored no longer exists: treat the unit as new.
-        flag.variants.iter().position(|v| &*v.name == name).and_then(|i| u32::try_from(i).ok())
+        let idx = flag.variants.iter().position(|v| &*v.name == name)?;
+        u32::try_from(idx).ok().map(VariantIdx)
     }
 
     fn allocated<R: Recorder>(
         &self,
-        allocation: &CAlloc,
+        allocation: &Allocation,
         unit: Option<&Unit<'_>>,
         rec: &mut R,
     ) -> bool {
         let bucket =
             || unit.map(|u| bucket_of(&self.allocation_salt, u.as_str(), ALLOCATION_BUCKETS_NZ));
         let (bucket, inside) = match allocation {
-            CAlloc::Whole => return true,
-            CAlloc::Nobody => (None, false),
-            CAlloc::Below(threshold) => {
+            Allocation::Whole => return true,
+            Allocation::Nobody => (None, false),
+            Allocation::Below(threshold) => {
                 let b = bucket();
                 (b, b.is_some_and(|b| b < *threshold))
             }
-            CAlloc::Ranges(ranges) => {
+            Allocation::Ranges(ranges) => {
                 let b = bucket();
                 (b, b.is_some_and(|b| ranges.iter().any(|r| r.contains(b))))
             }
@@ -485,7 +441,7 @@ impl Engine {
     /// Evaluates a targeting expression; criteria are evaluated on demand (short-circuit).
     fn targeting<R: Recorder>(
         &self,
-        t: &CTargeting,
+        t: &compiled::Targeting,
         ctx: &EvaluationContext<'_>,
         unit: Option<&Unit<'_>>,
         walk: &mut Walk,
@@ -509,7 +465,7 @@ impl Engine {
 
     fn node<R: Recorder>(
         &self,
-        t: &CTargeting,
+        t: &compiled::Targeting,
         idx: usize,
         ctx: &EvaluationContext<'_>,
         unit: Option<&Unit<'_>>,
@@ -544,47 +500,49 @@ impl Engine {
 
     fn criterion(
         &self,
-        criterion: &CCriterion,
+        criterion: &compiled::Criterion,
         ctx: &EvaluationContext<'_>,
         unit: Option<&Unit<'_>>,
         walk: &mut Walk,
     ) -> Outcome {
+        use compiled::Criterion;
         match criterion {
-            CCriterion::Attr(path, matcher) => matcher.check(path.lookup(ctx)),
-            CCriterion::Prop(path, matcher) => matcher.check(path.lookup(ctx)),
-            CCriterion::Segment(s) => {
-                let Some(segment) = self.segments.get(*s as usize) else { return Outcome::False };
+            Criterion::Attr(path, matcher) => matcher.check(path.lookup(ctx)),
+            Criterion::Prop(path, matcher) => matcher.check(path.lookup(ctx)),
+            Criterion::Segment(s) => {
+                let Some(segment) = self.segment(*s) else { return Outcome::False };
                 let matched = self.targeting(&segment.targeting, ctx, unit, walk, &mut NoRecorder)
                     && self.allocated(&segment.allocation, unit, &mut NoRecorder);
                 Outcome::from_bool(matched)
             }
-            CCriterion::Group(op, groups) => {
-                let mut each = groups.iter().map(|&g| self.group(g, ctx));
+            Criterion::Group(op, groups) => {
+                let mut each = groups.iter().map(|&g| self.group_matches(g, ctx));
                 Outcome::from_bool(match op {
                     GroupOperator::Or => each.any(|m| m),
                     GroupOperator::And => each.all(|m| m),
                     GroupOperator::Not => !each.any(|m| m),
                 })
             }
-            CCriterion::Dependency(flag, expect) => {
+            Criterion::Dependency(flag, expect) => {
                 let variant = self.dependency(*flag, ctx, walk);
                 let holds = match (expect, variant) {
                     (DepExpect::Variant(want), Some(got)) => *want == got,
                     (DepExpect::Value(want), Some(got)) => self
-                        .flags
-                        .get(flag.index())
-                        .and_then(|f| f.variants.get(got as usize))
+                        .dependency_flag(*flag)
+                        .and_then(|f| f.variant(got))
                         .is_some_and(|v| json_equal(&v.value, want)),
                     (_, None) => false,
                 };
                 Outcome::from_bool(holds)
             }
-            CCriterion::Never => Outcome::False,
+            Criterion::Never => Outcome::False,
         }
     }
 
-    fn group(&self, g: u32, ctx: &EvaluationContext<'_>) -> bool {
-        let Some(group) = self.groups.get(g as usize) else { return false };
+    fn group_matches(&self, idx: GroupIdx, ctx: &EvaluationContext<'_>) -> bool {
+        let group = self.groups.get(idx.index());
+        debug_assert!(group.is_some(), "no target group {idx:?}");
+        let Some(group) = group else { return false };
         let mut each = group.conditions.iter().map(|(path, m)| m.check(path.lookup(ctx)).is_true());
         if group.any { each.any(|m| m) } else { each.all(|m| m) }
     }
@@ -595,22 +553,23 @@ impl Engine {
         flag: FlagId,
         ctx: &EvaluationContext<'_>,
         walk: &mut Walk,
-    ) -> Option<u32> {
+    ) -> Option<VariantIdx> {
         if let Some(&(_, v)) =
-            walk.memo.get(..walk.n_memo).unwrap_or_default().iter().find(|(f, _)| *f == flag.0)
+            walk.memo.get(..walk.n_memo).unwrap_or_default().iter().find(|(f, _)| *f == flag)
         {
             return v;
         }
         if walk.depth >= MAX_REFERENCE_DEPTH {
-            // Compile rejects deeper chains; this is a safe fallback, never reached.
-            debug_assert!(false, "dependency chain deeper than compile allowed");
+            // Validation rejects deeper chains; this is a safe fallback, never reached.
+            debug_assert!(false, "dependency chain deeper than validation allows");
             return None;
         }
+        let target = self.dependency_flag(flag)?;
         walk.depth += 1;
-        let variant = self.resolve(flag.0, ctx, walk, &mut NoRecorder).variant_idx;
+        let variant = self.resolve(target, ctx, walk, &mut NoRecorder).variant_idx.map(VariantIdx);
         walk.depth -= 1;
         if let Some(slot) = walk.memo.get_mut(walk.n_memo) {
-            *slot = (flag.0, variant);
+            *slot = (flag, variant);
             walk.n_memo += 1;
         }
         variant

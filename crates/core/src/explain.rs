@@ -1,7 +1,8 @@
 //! Explain: the same walk as evaluate, with a recorder that keeps every step (spec §2.7).
 
+use crate::compiled::{self, Span};
 use crate::context::EvaluationContext;
-use crate::engine::{CFlag, Engine, Recorder, Skip, Walk};
+use crate::engine::{Engine, Recorder, Skip, Walk};
 use crate::matcher::Outcome;
 use crate::resolution::{FlagId, Reason};
 use serde::Serialize;
@@ -76,7 +77,7 @@ pub struct AssignmentTrace {
 
 struct ExplainRecorder<'e> {
     engine: &'e Engine,
-    flag: &'e CFlag,
+    flag: &'e compiled::Flag,
     rule_idx: usize,
     rules: Vec<RuleTrace>,
 }
@@ -104,7 +105,7 @@ impl Recorder for ExplainRecorder<'_> {
     fn rule(&mut self, rule_idx: usize) {
         self.rule_idx = rule_idx;
         let rule = self.flag.rules.get(rule_idx);
-        let segment = rule.and_then(|r| self.engine.segments.get(r.segment as usize));
+        let segment = rule.and_then(|r| self.engine.segment(r.segment));
         self.rules.push(RuleTrace {
             rule: rule.map(|r| r.name.to_string()).unwrap_or_default(),
             segment: segment.map(|s| s.name.to_string()).unwrap_or_default(),
@@ -130,11 +131,8 @@ impl Recorder for ExplainRecorder<'_> {
     }
 
     fn criterion(&mut self, criterion_idx: usize, outcome: Outcome) {
-        let segment = self
-            .flag
-            .rules
-            .get(self.rule_idx)
-            .and_then(|r| self.engine.segments.get(r.segment as usize));
+        let segment =
+            self.flag.rules.get(self.rule_idx).and_then(|r| self.engine.segment(r.segment));
         let id = segment
             .and_then(|s| s.targeting.ids.get(criterion_idx))
             .map(|id| id.to_string())
@@ -156,19 +154,14 @@ impl Recorder for ExplainRecorder<'_> {
         }
     }
 
-    fn assignment(
-        &mut self,
-        bucket: Option<u32>,
-        range: Option<(u32, u32)>,
-        assignment_idx: Option<u32>,
-    ) {
-        let id = assignment_idx
-            .and_then(|a| self.flag.rules.get(self.rule_idx)?.assignments.get(a as usize))
+    fn assignment(&mut self, bucket: Option<u32>, span: Option<Span>) {
+        let id = span
+            .and_then(|s| self.flag.rules.get(self.rule_idx)?.assignment(s.assignment))
             .map(|a| a.id.to_string());
         if let Some(r) = self.current() {
             r.assignment = Some(AssignmentTrace {
                 bucket,
-                range: range.map(|(l, u)| [l, u]),
+                range: span.map(|s| [s.lower, s.upper]),
                 assignment_id: id,
             });
         }
@@ -189,7 +182,7 @@ impl Engine {
         };
         let mut rec = ExplainRecorder { engine: self, flag: f, rule_idx: 0, rules: Vec::new() };
         let mut walk = Walk::new(ctx.now());
-        let resolution = self.resolve(flag.0, ctx, &mut walk, &mut rec);
+        let resolution = self.resolve(f, ctx, &mut walk, &mut rec);
         Explanation {
             flag: f.name.to_string(),
             reason: resolution.reason,

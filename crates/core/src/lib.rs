@@ -89,6 +89,7 @@
 
 pub mod bucket;
 mod compile;
+mod compiled;
 mod context;
 mod engine;
 mod explain;

@@ -19,10 +19,14 @@
 //! [`Engine::evaluate`] never touches a store (rules with a spec then behave
 //! as if nothing were stored); [`Engine::evaluate_sticky`] does. A store
 //! error never loses the resolutions: they come back with the error.
+//!
+//! This module holds the store side only; the walk that reads and writes through
+//! it is the engine's.
+//!
+//! [`Engine::evaluate`]: crate::Engine::evaluate
+//! [`Engine::evaluate_sticky`]: crate::Engine::evaluate_sticky
 
-use crate::context::{EvaluationContext, Unit};
-use crate::engine::{Engine, NoRecorder, Walk};
-use crate::resolution::{FlagId, Resolution};
+use crate::resolution::Resolution;
 use std::collections::{BTreeMap, HashMap};
 use std::sync::RwLock;
 
@@ -141,7 +145,7 @@ pub enum Persistence {
     Failed(StoreError),
 }
 
-/// The result of [`Engine::evaluate_sticky`].
+/// The result of [`Engine::evaluate_sticky`](crate::Engine::evaluate_sticky).
 #[derive(Clone, Debug)]
 pub struct StickyEvaluation<'e> {
     /// One resolution per requested flag, in order.
@@ -150,114 +154,4 @@ pub struct StickyEvaluation<'e> {
     pub read_error: Option<StoreError>,
     /// What happened to the new assignments.
     pub persistence: Persistence,
-}
-
-/// The prefetched materializations of one evaluation and the writes it makes.
-///
-/// A context needs one key per distinct (materialization, unit): a handful,
-/// so a vector searched by `&str` beats hashing owned keys.
-pub(crate) struct StickyView {
-    stored: Vec<(MaterializationKey, Materialization)>,
-    pub(crate) writes: Vec<MaterializationWrite>,
-}
-
-impl StickyView {
-    /// The stored variant name of `rule` for `unit` in `materialization`.
-    pub(crate) fn stored(&self, materialization: &str, unit: &str, rule: &str) -> Option<&str> {
-        let (_, m) = self
-            .stored
-            .iter()
-            .find(|(k, _)| k.materialization == materialization && k.unit == unit)?;
-        m.rules.get(rule).map(String::as_str)
-    }
-
-    pub(crate) fn write(&mut self, materialization: &str, unit: &str, rule: &str, variant: &str) {
-        self.writes.push(MaterializationWrite {
-            key: MaterializationKey {
-                materialization: materialization.to_owned(),
-                unit: unit.to_owned(),
-            },
-            rule: rule.to_owned(),
-            variant: variant.to_owned(),
-        });
-    }
-}
-
-impl Engine {
-    /// Evaluates `flags` with sticky assignments: one store read before, one write after.
-    ///
-    /// Rules without a `materializationSpec` behave exactly as in
-    /// [`Engine::evaluate`]. Store errors never fail the call: a failed read
-    /// evaluates as if nothing were stored and is reported in
-    /// [`StickyEvaluation::read_error`]; a failed write is reported in
-    /// [`StickyEvaluation::persistence`].
-    pub fn evaluate_sticky<'e>(
-        &'e self,
-        flags: &[FlagId],
-        ctx: &EvaluationContext<'_>,
-        store: &dyn AssignmentStore,
-    ) -> StickyEvaluation<'e> {
-        let keys = self.materialization_keys(flags, ctx);
-        let (stored, read_error) = if keys.is_empty() {
-            (Vec::new(), None)
-        } else {
-            match store.get_many(&keys) {
-                Ok(values) => (
-                    keys.into_iter().zip(values).filter_map(|(k, v)| Some((k, v?))).collect(),
-                    None,
-                ),
-                Err(e) => (Vec::new(), Some(e)),
-            }
-        };
-        let mut walk = Walk::new(ctx.now());
-        walk.sticky = Some(StickyView { stored, writes: Vec::new() });
-        let resolutions = flags
-            .iter()
-            .map(|flag| self.resolve(flag.0, ctx, &mut walk, &mut NoRecorder))
-            .collect();
-        let writes = walk.sticky.map(|s| s.writes).unwrap_or_default();
-        let persistence = if writes.is_empty() {
-            Persistence::NothingToWrite
-        } else {
-            match store.put_many(&writes) {
-                Ok(()) => Persistence::Stored(writes.len()),
-                Err(e) => Persistence::Failed(e),
-            }
-        };
-        StickyEvaluation { resolutions, read_error, persistence }
-    }
-
-    /// The keys the requested flags can need: for each rule they can reach
-    /// that reads a materialization, its unit. Flags that reach none need no read.
-    fn materialization_keys(
-        &self,
-        flags: &[FlagId],
-        ctx: &EvaluationContext<'_>,
-    ) -> Vec<MaterializationKey> {
-        let mut keys: Vec<MaterializationKey> = Vec::new();
-        let reachable = flags
-            .iter()
-            .flat_map(|f| self.sticky_reach.get(f.index()).map(|r| &r[..]).unwrap_or_default())
-            .filter_map(|&i| self.sticky_rules.get(i as usize));
-        for (flag, rule) in reachable {
-            let Some(rule) =
-                self.flags.get(*flag as usize).and_then(|f| f.rules.get(*rule as usize))
-            else {
-                continue;
-            };
-            let Some(read) = rule.materialization.as_ref().and_then(|m| m.read.as_deref()) else {
-                continue;
-            };
-            if let Ok(Some(unit)) = Unit::read(rule.selector.lookup(ctx)) {
-                let key = MaterializationKey {
-                    materialization: read.to_owned(),
-                    unit: unit.as_str().to_owned(),
-                };
-                if !keys.contains(&key) {
-                    keys.push(key);
-                }
-            }
-        }
-        keys
-    }
 }

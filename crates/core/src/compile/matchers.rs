@@ -1,9 +1,9 @@
 //! Criteria and their matchers: targeting, attribute rules, property conditions,
 //! target groups.
 
-use super::{Compiler, broken, index_u32};
+use super::{Compiler, broken, numbered};
+use crate::compiled::{self, DepExpect, Node};
 use crate::context::AttrPath;
-use crate::engine::{CCriterion, CGroup, CTargeting, DepExpect, Node};
 use crate::matcher::{AttrMatcher, JsonScalar, PropMatcher, SetMatcher, numeric_cmp, semver_cmp};
 use flagstone_model::names::{Collection, variant_full_name};
 use flagstone_model::pattern::{build_regex, rule_pattern};
@@ -17,8 +17,8 @@ use regex::Regex;
 use std::collections::HashMap;
 
 impl Compiler<'_, '_> {
-    pub(super) fn group(&mut self, g: &TargetGroup) -> CGroup {
-        CGroup {
+    pub(super) fn group(&mut self, g: &TargetGroup) -> compiled::Group {
+        compiled::Group {
             any: matches!(g.operator, GroupOperator::Or),
             conditions: g
                 .conditions
@@ -31,17 +31,22 @@ impl Compiler<'_, '_> {
         }
     }
 
-    pub(super) fn targeting(&mut self, t: &Targeting) -> CTargeting {
+    pub(super) fn targeting(&mut self, t: &Targeting) -> compiled::Targeting {
         let index: HashMap<&str, u32> =
-            t.criteria.keys().enumerate().map(|(i, id)| (id.as_str(), index_u32(i))).collect();
-        let criteria = t.criteria.values().map(|c| self.criterion(c).unwrap_or(CCriterion::Never));
+            numbered(t.criteria.keys()).map(|(i, id)| (id.as_str(), i)).collect();
+        let criteria =
+            t.criteria.values().map(|c| self.criterion(c).unwrap_or(compiled::Criterion::Never));
         let mut nodes = Vec::new();
         let mut children = Vec::new();
-        // No expression: all criteria AND-ed, evaluated by a loop (see `CTargeting::all_of`).
-        if let Some(expr) = &t.expression {
-            flatten(expr, &index, &mut nodes, &mut children);
+        // No expression: all criteria AND-ed, evaluated by a loop (see `Targeting::all_of`).
+        if let Some(expr) = &t.expression
+            && flatten(expr, &index, &mut nodes, &mut children).is_none()
+        {
+            broken(format_args!("expression of more than u32::MAX nodes"));
+            nodes = vec![Node::Const(false)];
+            children.clear();
         }
-        CTargeting {
+        compiled::Targeting {
             all_of: t.expression.is_none(),
             criteria: criteria.collect(),
             ids: t.criteria.keys().map(|id| id.as_str().into()).collect(),
@@ -50,21 +55,22 @@ impl Compiler<'_, '_> {
         }
     }
 
-    fn criterion(&mut self, c: &Criterion) -> Option<CCriterion> {
+    fn criterion(&mut self, c: &Criterion) -> Option<compiled::Criterion> {
         Some(match c {
             Criterion::Attribute(a) => {
-                CCriterion::Attr(AttrPath::new(&a.attribute_name), self.attr(&a.rule)?)
+                compiled::Criterion::Attr(AttrPath::new(&a.attribute_name), self.attr(&a.rule)?)
             }
-            Criterion::Property(p) => {
-                CCriterion::Prop(AttrPath::new(&p.name), self.prop(p.operator, &p.operand)?)
-            }
+            Criterion::Property(p) => compiled::Criterion::Prop(
+                AttrPath::new(&p.name),
+                self.prop(p.operator, &p.operand)?,
+            ),
             Criterion::Version(v) => {
                 let m = self.prop(v.operator, &serde_json::Value::String(v.semver.clone()))?;
-                CCriterion::Prop(AttrPath::new(&v.attribute_name), m)
+                compiled::Criterion::Prop(AttrPath::new(&v.attribute_name), m)
             }
             Criterion::Segment(s) => {
                 match self.segment_ids.get(Collection::Segments.full_name(&s.segment).as_ref()) {
-                    Some(&idx) => CCriterion::Segment(idx),
+                    Some(&idx) => compiled::Criterion::Segment(idx),
                     None => {
                         broken(format_args!("unknown segment {}", s.segment));
                         return None;
@@ -79,7 +85,7 @@ impl Compiler<'_, '_> {
                         None => broken(format_args!("unknown target group {n}")),
                     }
                 }
-                CCriterion::Group(g.operator, ids.into_boxed_slice())
+                compiled::Criterion::Group(g.operator, ids.into_boxed_slice())
             }
             Criterion::Dependency(d) => {
                 let Some(&flag) = self.flag_ids.get(d.flag.as_str()) else {
@@ -101,7 +107,7 @@ impl Compiler<'_, '_> {
                         }
                     }
                 };
-                CCriterion::Dependency(flag, expect)
+                compiled::Criterion::Dependency(flag, expect)
             }
         })
     }
@@ -264,13 +270,14 @@ impl Compiler<'_, '_> {
     }
 }
 
-/// Flattens an expression post-order; the root is the last node.
+/// Flattens an expression post-order and gives the index of its node; the root is the last
+/// node. `None` when a position does not fit in `u32`, which the config size rules out.
 fn flatten(
     expr: &Expression,
     index: &HashMap<&str, u32>,
     nodes: &mut Vec<Node>,
     children: &mut Vec<u32>,
-) -> u32 {
+) -> Option<u32> {
     let node = match expr {
         Expression::Ref(id) => match index.get(id.as_str()) {
             Some(&c) => Node::Crit(c),
@@ -279,19 +286,24 @@ fn flatten(
                 Node::Const(false)
             }
         },
-        Expression::Not(inner) => Node::Not(flatten(inner, index, nodes, children)),
+        Expression::Not(inner) => Node::Not(flatten(inner, index, nodes, children)?),
         Expression::And(ops) | Expression::Or(ops) => {
-            let kids: Vec<u32> =
-                ops.operands.iter().map(|o| flatten(o, index, nodes, children)).collect();
-            let start = index_u32(children.len());
-            children.extend(&kids);
+            let kids = ops
+                .operands
+                .iter()
+                .map(|o| flatten(o, index, nodes, children))
+                .collect::<Option<Vec<u32>>>()?;
+            let start = u32::try_from(children.len()).ok()?;
+            let len = u32::try_from(kids.len()).ok()?;
+            children.extend(kids);
             if matches!(expr, Expression::And(_)) {
-                Node::And(start, index_u32(kids.len()))
+                Node::And(start, len)
             } else {
-                Node::Or(start, index_u32(kids.len()))
+                Node::Or(start, len)
             }
         }
     };
+    let at = u32::try_from(nodes.len()).ok()?;
     nodes.push(node);
-    index_u32(nodes.len() - 1)
+    Some(at)
 }

@@ -16,11 +16,12 @@
 mod matchers;
 mod references;
 
-use crate::context::AttrPath;
-use crate::engine::{
-    CAlloc, CAssignment, CFlag, CMaterialization, COutcome, CRule, CSchedule, CScheme, CSegment,
-    CVariant, Engine,
+use crate::compiled::{
+    self, Allocation, Assignment, AssignmentIdx, Decision, GroupIdx, MaterializationSpec, Schedule,
+    Scheme, SegmentIdx, Span, VariantIdx,
 };
+use crate::context::AttrPath;
+use crate::engine::Engine;
 use crate::resolution::FlagId;
 use flagstone_model::Config;
 use flagstone_model::flag::{BucketScheme, Flag, FlagState, Outcome as ModelOutcome, Rule};
@@ -102,9 +103,9 @@ struct Compiler<'v, 'c> {
     valid: &'v Valid<'c>,
     flag_ids: HashMap<Box<str>, FlagId>,
     /// Variant indices per flag, by full variant name.
-    variant_ids: Vec<HashMap<&'v str, u32>>,
-    segment_ids: HashMap<&'v str, u32>,
-    group_ids: HashMap<&'v str, u32>,
+    variant_ids: Vec<HashMap<&'v str, VariantIdx>>,
+    segment_ids: HashMap<&'v str, SegmentIdx>,
+    group_ids: HashMap<&'v str, GroupIdx>,
 }
 
 impl<'v, 'c> Compiler<'v, 'c> {
@@ -124,38 +125,38 @@ impl<'v, 'c> Compiler<'v, 'c> {
         // Every flag in order: the config's, then those of experiments.
         let flags: Vec<&'v Flag> =
             config.flags.iter().chain(lowered.flags.iter().map(|(f, _, _)| f)).collect();
-        for (i, flag) in flags.iter().enumerate() {
-            let id = FlagId(index_u32(i));
+        for (i, flag) in numbered(&flags) {
+            let id = FlagId(i);
             self.flag_ids.insert(flag.name.as_str().into(), id);
             if let Some(bare) = Collection::Flags.id_of(&flag.name) {
                 self.flag_ids.entry(bare.into()).or_insert(id);
             }
-            let variants = flag
-                .variants
-                .iter()
-                .enumerate()
-                .map(|(v, variant)| (variant.name.as_str(), index_u32(v)))
+            let variants = numbered(&flag.variants)
+                .map(|(v, variant)| (variant.name.as_str(), VariantIdx(v)))
                 .collect();
             self.variant_ids.push(variants);
         }
         let segments: Vec<&'v Segment> =
             config.segments.iter().chain(lowered.segments.iter().map(|(s, _)| s)).collect();
-        for (i, segment) in segments.iter().enumerate() {
-            self.segment_ids.insert(segment.name.as_str(), index_u32(i));
+        for (i, segment) in numbered(&segments) {
+            self.segment_ids.insert(segment.name.as_str(), SegmentIdx(i));
         }
-        for (i, g) in config.target_groups.iter().enumerate() {
-            self.group_ids.insert(g.name.as_str(), index_u32(i));
+        for (i, g) in numbered(&config.target_groups) {
+            self.group_ids.insert(g.name.as_str(), GroupIdx(i));
         }
-        let groups = config.target_groups.iter().map(|g| self.group(g)).collect();
-        let compiled_segments: Box<[CSegment]> = segments.iter().map(|s| self.segment(s)).collect();
+        let groups = numbered(&config.target_groups).map(|(_, g)| self.group(g)).collect();
+        let compiled_segments: Box<[compiled::Segment]> =
+            numbered(&segments).map(|(_, s)| self.segment(s)).collect();
 
         let n_config_flags = config.flags.len();
         let mut compiled_flags = Vec::with_capacity(flags.len());
-        for (i, flag) in flags.iter().enumerate() {
-            let mut rules: Vec<CRule> =
-                flag.rules.iter().filter_map(|r| self.rule(i, flag, r, None)).collect();
+        // `variant_ids` has one entry per flag, numbered in the same order.
+        for ((i, flag), variants) in numbered(&flags).zip(&self.variant_ids) {
+            let id = FlagId(i);
+            let mut rules: Vec<compiled::Rule> =
+                flag.rules.iter().filter_map(|r| self.rule(variants, flag, r, None)).collect();
             // An experiment's own chain first, then rollouts and A/B tests on the flag.
-            let own = match i.checked_sub(n_config_flags) {
+            let own = match id.index().checked_sub(n_config_flags) {
                 Some(e) => {
                     lowered.flags.get(e).map(|(_, rules, _)| rules.as_slice()).unwrap_or_default()
                 }
@@ -164,25 +165,26 @@ impl<'v, 'c> Compiler<'v, 'c> {
             let workflows =
                 lowered.rules.get(flag.name.as_str()).map(Vec::as_slice).unwrap_or_default();
             for l in own.iter().chain(workflows) {
-                rules.extend(self.rule(i, flag, &l.rule, l.schedule.as_ref()));
+                rules.extend(self.rule(variants, flag, &l.rule, l.schedule.as_ref()));
             }
-            compiled_flags.push(CFlag {
+            compiled_flags.push(compiled::Flag {
+                id,
                 name: flag.name.as_str().into(),
                 archived: matches!(flag.state, FlagState::Archived),
                 variants: flag
                     .variants
                     .iter()
-                    .map(|v| CVariant { name: v.name.as_str().into(), value: v.value.clone() })
+                    .map(|v| compiled::Variant {
+                        name: v.name.as_str().into(),
+                        value: v.value.clone(),
+                    })
                     .collect(),
                 rules: rules.into_boxed_slice(),
             });
         }
-        let sticky_rules = references::sticky_rules(&compiled_flags);
-        let sticky_reach =
-            references::sticky_reach(&compiled_flags, &compiled_segments, &sticky_rules);
+        let sticky_reach = references::sticky_reach(&compiled_flags, &compiled_segments);
         Engine {
             sticky_reach,
-            sticky_rules,
             flags: compiled_flags.into_boxed_slice(),
             flag_ids: self.flag_ids,
             segments: compiled_segments,
@@ -191,16 +193,16 @@ impl<'v, 'c> Compiler<'v, 'c> {
         }
     }
 
-    fn segment(&mut self, s: &Segment) -> CSegment {
+    fn segment(&mut self, s: &Segment) -> compiled::Segment {
         let allocation = match s.state {
-            SegmentState::Archived => CAlloc::Nobody,
+            SegmentState::Archived => Allocation::Nobody,
             _ if !s.allocated_ranges.is_empty() => {
-                CAlloc::Ranges(s.allocated_ranges.clone().into_boxed_slice())
+                Allocation::Ranges(s.allocated_ranges.clone().into_boxed_slice())
             }
-            _ if s.allocation.proportion.get() >= 1.0 => CAlloc::Whole,
-            _ => CAlloc::Below(s.allocation.proportion.buckets_of(ALLOCATION_BUCKETS)),
+            _ if s.allocation.proportion.get() >= 1.0 => Allocation::Whole,
+            _ => Allocation::Below(s.allocation.proportion.buckets_of(ALLOCATION_BUCKETS)),
         };
-        CSegment {
+        compiled::Segment {
             name: s.name.as_str().into(),
             hash_id: s.name.strip_prefix("segments/").unwrap_or(&s.name).into(),
             targeting: self.targeting(&s.targeting),
@@ -208,13 +210,14 @@ impl<'v, 'c> Compiler<'v, 'c> {
         }
     }
 
+    /// A rule of `flag`, whose variants are numbered in `variants`.
     fn rule(
-        &mut self,
-        flag_idx: usize,
+        &self,
+        variants: &HashMap<&str, VariantIdx>,
         flag: &Flag,
         rule: &Rule,
         schedule: Option<&ScheduleSpec>,
-    ) -> Option<CRule> {
+    ) -> Option<compiled::Rule> {
         let Some(n_buckets) = NonZeroU32::new(rule.assignment_spec.bucket_count) else {
             broken(format_args!("rule {} with bucket count 0", rule.name));
             return None;
@@ -225,40 +228,50 @@ impl<'v, 'c> Compiler<'v, 'c> {
             broken(format_args!("rule {} with unknown segment {}", rule.name, rule.segment));
             return None;
         };
-        let variants = self.variant_ids.get(flag_idx)?;
         let mut assignments = Vec::with_capacity(rule.assignment_spec.assignments.len());
         let mut table = Vec::new();
         let mut variant_outcomes = BTreeSet::new();
-        for (a_idx, a) in rule.assignment_spec.assignments.iter().enumerate() {
-            let outcome = match &a.outcome {
+        for (a_idx, a) in numbered(&rule.assignment_spec.assignments) {
+            let decision = match &a.outcome {
                 ModelOutcome::Variant(v) => {
                     let Some(&idx) = variants.get(variant_full_name(&flag.name, v).as_ref()) else {
                         broken(format_args!("rule {} with unknown variant {v}", rule.name));
                         return None;
                     };
                     variant_outcomes.insert(idx);
-                    COutcome::Variant(idx)
+                    Decision::Variant(idx)
                 }
-                ModelOutcome::Fallthrough => COutcome::Fallthrough,
-                ModelOutcome::ClientDefault => COutcome::ClientDefault,
+                ModelOutcome::Fallthrough => Decision::Fallthrough,
+                ModelOutcome::ClientDefault => Decision::ClientDefault,
             };
-            assignments.push(CAssignment { id: a.assignment_id.as_str().into(), outcome });
-            table.extend(a.bucket_ranges.iter().map(|r| (r.lower, r.upper, index_u32(a_idx))));
+            assignments.push(Assignment { id: a.assignment_id.as_str().into(), decision });
+            let assignment = AssignmentIdx(a_idx);
+            table.extend(a.bucket_ranges.iter().map(|r| Span {
+                lower: r.lower,
+                upper: r.upper,
+                assignment,
+            }));
         }
         table.sort_unstable();
-        let covered: u64 = table.iter().map(|&(l, u, _)| u64::from(u.saturating_sub(l))).sum();
-        let first = table.first().map(|&(_, _, a)| a);
+        let covered: u64 = table.iter().map(|s| u64::from(s.upper.saturating_sub(s.lower))).sum();
+        let first = table.first().map(|s| s.assignment);
         let uniform = first.filter(|&a| {
             schedule.is_none()
                 && covered == u64::from(n_buckets.get())
-                && table.iter().all(|&(_, _, b)| b == a)
+                && table.iter().all(|s| s.assignment == a)
         });
+        // A lowered schedule's rule has the assignments `on` and `off`, in that order.
         let schedule = schedule.map(|s| {
             let mut steps = s.steps.clone();
             steps.sort_by_key(|&(t, _)| t);
-            Box::new(CSchedule { base: s.base, steps: steps.into_boxed_slice(), on: 0, off: 1 })
+            Box::new(Schedule {
+                base: s.base,
+                steps: steps.into_boxed_slice(),
+                on: AssignmentIdx(0),
+                off: AssignmentIdx(1),
+            })
         });
-        Some(CRule {
+        Some(compiled::Rule {
             name: rule.name.as_str().into(),
             enabled: rule.enabled,
             segment,
@@ -272,7 +285,7 @@ impl<'v, 'c> Compiler<'v, 'c> {
             scheme: scheme(rule, &flag.name),
             materialization: rule.materialization_spec.as_ref().map(|m| {
                 let name = |s: &str| (!s.is_empty()).then(|| Box::<str>::from(s));
-                Box::new(CMaterialization {
+                Box::new(MaterializationSpec {
                     read: name(&m.read_materialization),
                     write: name(&m.write_materialization),
                     must_match: m.mode.materialization_must_match,
@@ -284,7 +297,7 @@ impl<'v, 'c> Compiler<'v, 'c> {
 }
 
 /// How a rule's units hash into buckets; Unleash and flagd group by the flag id by default.
-fn scheme(rule: &Rule, flag_name: &str) -> CScheme {
+fn scheme(rule: &Rule, flag_name: &str) -> Scheme {
     let spec = &rule.assignment_spec;
     let group = || -> Box<str> {
         spec.group
@@ -293,16 +306,26 @@ fn scheme(rule: &Rule, flag_name: &str) -> CScheme {
             .into()
     };
     match spec.scheme {
-        BucketScheme::Confidence => CScheme::Confidence,
-        BucketScheme::Unleash => CScheme::Unleash { group: group(), seed: spec.seed.unwrap_or(0) },
-        BucketScheme::Flagd => CScheme::Flagd { group: group() },
+        BucketScheme::Confidence => Scheme::Confidence,
+        BucketScheme::Unleash => Scheme::Unleash { group: group(), seed: spec.seed.unwrap_or(0) },
+        BucketScheme::Flagd => Scheme::Flagd { group: group() },
     }
 }
 
-/// Indices fit in `u32`: configs are bounded far below 4 billion entries (docs/spec §5).
-fn index_u32(i: usize) -> u32 {
-    debug_assert!(u32::try_from(i).is_ok(), "index {i} over u32");
-    u32::try_from(i).unwrap_or(u32::MAX)
+/// Numbers `items` from 0, as the dense `u32` indices of the compiled form.
+///
+/// Validation bounds every list compile numbers far below `u32::MAX` (`MAX_FLAGS`,
+/// `MAX_SEGMENTS`, the per-flag and per-segment limits of `flagstone_model::limits`, and the
+/// config size for the rest), so every item gets its index. Were that broken, numbering
+/// would stop at the last index rather than hand out one that points elsewhere.
+fn numbered<I>(items: I) -> impl Iterator<Item = (u32, I::Item)>
+where
+    I: IntoIterator,
+    I::IntoIter: ExactSizeIterator,
+{
+    let items = items.into_iter();
+    debug_assert!(u32::try_from(items.len()).is_ok(), "{} items to number", items.len());
+    (0..=u32::MAX).zip(items)
 }
 
 #[cfg(test)]

@@ -1,30 +1,26 @@
 //! The sticky rules each flag's evaluation can reach through segment references and
 //! dependencies (the depth and cost of those references are bounded by validation).
 
-use super::index_u32;
-use crate::engine::{CCriterion, CFlag, CSegment};
+use crate::compiled::{self, StickyRule};
 
-/// `(flag, rule)` of every rule that reads a materialization.
-pub(super) fn sticky_rules(flags: &[CFlag]) -> Box<[(u32, u32)]> {
-    flags
+/// For each flag, every rule that reads a materialization and
+/// that its evaluation can reach, in config order (breadth-first over flags, then
+/// segments, so no recursion on input); empty when no rule reads one.
+pub(super) fn sticky_reach(
+    flags: &[compiled::Flag],
+    segments: &[compiled::Segment],
+) -> Box<[Box<[StickyRule]>]> {
+    // Every rule that reads a materialization, with the position of its flag.
+    let sticky_rules: Vec<(usize, StickyRule)> = flags
         .iter()
         .enumerate()
         .flat_map(|(f, flag)| {
             flag.rules.iter().enumerate().filter_map(move |(r, rule)| {
                 rule.materialization.as_ref()?.read.as_ref()?;
-                Some((index_u32(f), index_u32(r)))
+                Some((f, StickyRule { flag: flag.id, rule_idx: r }))
             })
         })
-        .collect()
-}
-
-/// For each flag, the indices into `sticky_rules` its evaluation can reach (breadth-first
-/// over flags, then segments, so no recursion on input).
-pub(super) fn sticky_reach(
-    flags: &[CFlag],
-    segments: &[CSegment],
-    sticky_rules: &[(u32, u32)],
-) -> Box<[Box<[u32]>]> {
+        .collect();
     if sticky_rules.is_empty() {
         return Box::default();
     }
@@ -32,15 +28,15 @@ pub(super) fn sticky_reach(
     // Nodes: flags first, then segments.
     let successors = |v: usize| -> Vec<usize> {
         if let Some(flag) = flags.get(v) {
-            flag.rules.iter().map(|r| n_flags + r.segment as usize).collect()
+            flag.rules.iter().map(|r| n_flags + r.segment.index()).collect()
         } else if let Some(segment) = v.checked_sub(n_flags).and_then(|s| segments.get(s)) {
             segment
                 .targeting
                 .criteria
                 .iter()
                 .filter_map(|c| match c {
-                    CCriterion::Segment(t) => Some(n_flags + *t as usize),
-                    CCriterion::Dependency(flag, _) => Some(flag.index()),
+                    compiled::Criterion::Segment(t) => Some(n_flags + t.index()),
+                    compiled::Criterion::Dependency(flag, _) => Some(flag.index()),
                     _ => None,
                 })
                 .collect()
@@ -65,9 +61,8 @@ pub(super) fn sticky_reach(
             }
             sticky_rules
                 .iter()
-                .enumerate()
-                .filter(|(_, (f, _))| reached_flags.contains(&(*f as usize)))
-                .map(|(i, _)| index_u32(i))
+                .filter(|(f, _)| reached_flags.contains(f))
+                .map(|&(_, rule)| rule)
                 .collect()
         })
         .collect()
