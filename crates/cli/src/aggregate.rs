@@ -17,11 +17,11 @@ use crate::input::{Line, jsonl};
 use anyhow::Context;
 use clap::Args;
 use flagstone_core::exposure::Exposure;
-use flagstone_stats::MeanStats;
 use flagstone_stats::analysis::{
-    AnalysisRequest, CorrectionName, Count, Direction, MethodName, MetricKind, MetricSpec,
-    MetricType, RelativeCiName, StatsSpec, VariantSpec,
+    AnalysisRequest, Count, Direction, MetricKind, MetricSpec, MetricType, StatsSpec, VariantSpec,
 };
+use flagstone_stats::correction::Correction;
+use flagstone_stats::{MeanStats, Method, RelativeCi};
 use serde::Deserialize;
 use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::path::{Path, PathBuf};
@@ -216,9 +216,9 @@ fn aggregate(args: &AggregateArgs) -> anyhow::Result<AnalysisRequest> {
     Ok(AnalysisRequest {
         alpha: 0.05,
         power: 0.8,
-        method: MethodName::ZTest,
-        correction: CorrectionName::Bonferroni,
-        relative_ci: RelativeCiName::Delta,
+        method: Method::ZTest,
+        correction: Correction::Bonferroni,
+        relative_ci: RelativeCi::Delta,
         control,
         prior: None,
         variants: order

@@ -42,7 +42,6 @@ pub use request::{
     MomentsSpec, PriorSpec, SequentialSpec, StatsSpec, VariantSpec,
 };
 #[doc(hidden)]
-pub use request::{CorrectionName, MethodName, RelativeCiName};
 pub use result::{
     AnalysisResult, ComparisonResult, CredibleInterval, IntervalResult, MetricOutcome,
     MetricResult, MetricStatus, RelativeDifference, SequentialDecision, SequentialResult,

@@ -47,11 +47,7 @@ impl<'de> Deserialize<'de> for Count {
 }
 
 // The wire enums of a request are the domain enums themselves (their serde names are the
-// wire names). The old names of three of them stay as aliases because the CLI still uses them.
-#[doc(hidden)]
-pub use crate::correction::Correction as CorrectionName;
-#[doc(hidden)]
-pub use crate::frequentist::{Method as MethodName, RelativeCi as RelativeCiName};
+// wire names).
 
 /// A prior: Beta for binary metrics, normal on the relative effect for the others.
 #[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
