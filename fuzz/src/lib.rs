@@ -19,6 +19,7 @@
 
 use arbitrary::{Arbitrary, Unstructured};
 use flagstone_core::{Engine, EvaluationContext};
+use flagstone_model::targeting::PropertyOperator;
 use flagstone_stats::analysis::{AnalysisRequest, analyze};
 use serde_json::{Map, Value, json};
 use std::sync::LazyLock;
@@ -415,26 +416,12 @@ const PATTERNS: [&str; 10] = [
     "(?-u:\\xff)",
 ];
 const FRACTIONS: [f64; 8] = [0.0, 0.1, 0.25, 0.5, 0.75, 0.999_999, 1.0, 1.5];
-const PROPERTY_OPERATORS: [&str; 18] = [
-    "is-undefined",
-    "is-true",
-    "is-false",
-    "eq",
-    "ne",
-    "gt",
-    "gte",
-    "lt",
-    "lte",
-    "regex",
-    "in-array",
-    "semver-eq",
-    "semver-ne",
-    "semver-gt",
-    "semver-gte",
-    "semver-lt",
-    "semver-lte",
-    "bogus",
-];
+/// Every property operator's wire name (the model's one list), then one it does not know.
+static PROPERTY_OPERATORS: LazyLock<Vec<&'static str>> = LazyLock::new(|| {
+    let mut names: Vec<&str> = PropertyOperator::ALL.iter().map(|op| op.as_str()).collect();
+    names.push("bogus");
+    names
+});
 const STATES: [&str; 4] = ["DRAFT", "LIVE", "PAUSED", "ENDED"];
 
 /// A string from a pool, or any string (rarely, so that most configs validate).
@@ -476,6 +463,14 @@ impl FracIn {
             FracIn::Pool(i) => json!(pick(&FRACTIONS, *i)),
             FracIn::Raw(v) => json!(v),
             FracIn::Text(i) => json!(pick(&["0.25", "1", "0", ".5", "1e-3", "abc"], *i)),
+        }
+    }
+
+    /// The same share as a CloudBees percentage in `[0, 100]` (raw and text values as they are).
+    fn percent_json(&self) -> Value {
+        match self {
+            FracIn::Pool(i) => json!(pick(&FRACTIONS, *i) * 100.0),
+            other => other.json(),
         }
     }
 }
@@ -891,7 +886,7 @@ impl ExpValueIn {
                 parts
                     .iter()
                     .take(3)
-                    .map(|(o, p)| json!({"option": o.json(), "percentage": p.json()}))
+                    .map(|(o, p)| json!({"option": o.json(), "percentage": p.percent_json()}))
                     .collect(),
             ),
             ExpValueIn::Schedule(steps) => Value::Array(
@@ -900,7 +895,7 @@ impl ExpValueIn {
                     .take(3)
                     .map(|(from, p, o)| {
                         let mut step =
-                            json!({"from": from.get(&TIMESTAMPS), "percentage": p.json()});
+                            json!({"from": from.get(&TIMESTAMPS), "percentage": p.percent_json()});
                         if let (Some(o), Some(map)) = (o, step.as_object_mut()) {
                             map.insert("option".to_owned(), o.json());
                         }
