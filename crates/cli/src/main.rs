@@ -14,6 +14,8 @@ mod eval;
 mod exit;
 mod input;
 mod power;
+mod serve;
+mod token;
 mod validate;
 mod workflow;
 mod write;
@@ -51,6 +53,10 @@ enum Command {
     Abtest(workflow::AbTestArgs),
     /// Run the third-party conformance cases; report per source and operator.
     Conformance(conformance::ConformanceArgs),
+    /// Serve the native API, OFREP and snapshots over HTTP (until SIGTERM or SIGINT).
+    Serve(serve::ServeArgs),
+    /// Make API tokens for the server's token file.
+    Token(token::TokenArgs),
 }
 
 fn main() -> ExitCode {
@@ -66,6 +72,8 @@ fn main() -> ExitCode {
         Command::Rollout(args) => workflow::run_rollout(&args),
         Command::Abtest(args) => workflow::run_abtest(&args),
         Command::Conformance(args) => conformance::run(&args),
+        Command::Serve(args) => serve::run(&args),
+        Command::Token(args) => token::run(&args),
     };
     exit::report(result)
 }

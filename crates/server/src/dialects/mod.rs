@@ -1,0 +1,4 @@
+//! Control-plane dialects: routes, request and response shapes, error
+//! rendering. Every mutation ends in `Namespace::write`.
+
+pub mod native;

@@ -1,0 +1,195 @@
+//! The namespace's exposure log and metric event log, JSON lines under the data directory.
+//!
+//! Exposures leave the request path through the engine's bounded
+//! [`ChannelSink`] (never blocks; drops and counts when full) and are written
+//! by one thread per namespace with the store crate's [`JsonLinesSink`].
+//! Metric events are appended by the request that brings them.
+
+use crate::names::NamespaceName;
+use flagstone_core::exposure::{ChannelSink, Exposure, ExposureSink};
+use flagstone_store::JsonLinesSink;
+use serde::{Deserialize, Serialize};
+use std::fs::{File, OpenOptions};
+use std::io::{BufWriter, Write};
+use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::mpsc::RecvTimeoutError;
+use std::sync::{Arc, Mutex, PoisonError};
+use std::thread::JoinHandle;
+use std::time::Duration;
+
+/// Exposures in flight per namespace before new ones are dropped.
+pub const EXPOSURE_QUEUE: usize = 65_536;
+
+fn open_append(
+    dir: &Path,
+    folder: &str,
+    name: &NamespaceName,
+) -> Result<(PathBuf, File), (PathBuf, std::io::Error)> {
+    let parent = dir.join(folder).join(name.project());
+    let path = parent.join(format!("{}.jsonl", name.environment()));
+    std::fs::create_dir_all(&parent).map_err(|e| (parent.clone(), e))?;
+    let file =
+        OpenOptions::new().create(true).append(true).open(&path).map_err(|e| (path.clone(), e))?;
+    Ok((path, file))
+}
+
+/// A namespace's exposures: `DIR/exposures/{project}/{environment}.jsonl`.
+#[derive(Debug)]
+pub struct ExposureLog {
+    path: PathBuf,
+    channel: ChannelSink,
+    stop: Arc<AtomicBool>,
+    writer: Mutex<Option<JoinHandle<()>>>,
+}
+
+impl ExposureLog {
+    pub(crate) fn open(
+        dir: &Path,
+        name: &NamespaceName,
+    ) -> Result<Self, (PathBuf, std::io::Error)> {
+        let (path, file) = open_append(dir, "exposures", name)?;
+        let (channel, receiver) = ChannelSink::bounded(EXPOSURE_QUEUE);
+        let stop = Arc::new(AtomicBool::new(false));
+        let stopping = stop.clone();
+        let shown = path.display().to_string();
+        let writer = std::thread::Builder::new()
+            .name("flagstone-exposures".into())
+            .spawn(move || {
+                let sink = JsonLinesSink::new(file);
+                let report = |result: Result<(), flagstone_core::exposure::SinkError>| {
+                    if let Err(e) = result {
+                        tracing::error!(file = %shown, error = %e, "exposure log");
+                    }
+                };
+                loop {
+                    match receiver.recv_timeout(Duration::from_millis(200)) {
+                        Ok(exposure) => report(sink.record(exposure)),
+                        Err(RecvTimeoutError::Timeout) => {
+                            report(sink.flush());
+                            if stopping.load(Ordering::Acquire) {
+                                break;
+                            }
+                        }
+                        Err(RecvTimeoutError::Disconnected) => break,
+                    }
+                }
+                while let Ok(exposure) = receiver.try_recv() {
+                    report(sink.record(exposure));
+                }
+                report(sink.flush());
+            })
+            .map_err(|e| (path.clone(), e))?;
+        Ok(ExposureLog { path, channel, stop, writer: Mutex::new(Some(writer)) })
+    }
+
+    /// Hands one exposure to the writer; never blocks.
+    pub fn record(&self, exposure: Exposure) {
+        // ChannelSink never fails: a full queue is counted in `dropped`.
+        let _ = self.channel.record(exposure);
+    }
+
+    /// Exposures dropped because the writer fell behind.
+    pub fn dropped(&self) -> u64 {
+        self.channel.dropped()
+    }
+
+    /// The file.
+    pub fn path(&self) -> &Path {
+        &self.path
+    }
+
+    /// Writes out what is queued and stops the writer.
+    pub(crate) fn close(&self) {
+        self.stop.store(true, Ordering::Release);
+        let handle = self.writer.lock().unwrap_or_else(PoisonError::into_inner).take();
+        if let Some(handle) = handle {
+            let _ = handle.join();
+        }
+    }
+}
+
+/// One metric event, as `flagstone aggregate` reads them.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Event {
+    /// The unit (the targeting key the exposures carry).
+    pub unit: String,
+    /// The metric.
+    pub metric: String,
+    /// Its value.
+    pub value: f64,
+    /// When, RFC 3339 (the server's clock when absent).
+    #[serde(default)]
+    pub time: String,
+}
+
+/// The longest unit, as for targeting keys.
+pub const MAX_UNIT_CHARS: usize = 100;
+/// The longest metric name.
+pub const MAX_METRIC_CHARS: usize = 256;
+
+impl Event {
+    /// Every problem of this event, with paths under `prefix`.
+    pub fn problems(&mut self, prefix: &str, now: &str) -> Vec<crate::write::Problem> {
+        let mut problems = Vec::new();
+        let mut problem = |field: &str, message: String| {
+            problems.push(crate::write::Problem { path: format!("{prefix}.{field}"), message });
+        };
+        if self.unit.is_empty() || self.unit.chars().count() > MAX_UNIT_CHARS {
+            problem("unit", format!("expected 1 to {MAX_UNIT_CHARS} characters"));
+        }
+        if self.metric.is_empty() || self.metric.chars().count() > MAX_METRIC_CHARS {
+            problem("metric", format!("expected 1 to {MAX_METRIC_CHARS} characters"));
+        }
+        if !self.value.is_finite() {
+            problem("value", "expected a finite number".into());
+        }
+        if self.time.is_empty() {
+            self.time = now.to_owned();
+        } else if self.time.parse::<jiff::Timestamp>().is_err() {
+            problem("time", format!("expected an RFC 3339 time, got {:?}", self.time));
+        }
+        problems
+    }
+}
+
+/// A namespace's metric events: `DIR/events/{project}/{environment}.jsonl`.
+#[derive(Debug)]
+pub struct EventLog {
+    path: PathBuf,
+    out: Mutex<Option<BufWriter<File>>>,
+}
+
+impl EventLog {
+    pub(crate) fn open(
+        dir: &Path,
+        name: &NamespaceName,
+    ) -> Result<Self, (PathBuf, std::io::Error)> {
+        let (path, file) = open_append(dir, "events", name)?;
+        Ok(EventLog { path, out: Mutex::new(Some(BufWriter::new(file))) })
+    }
+
+    /// Appends events, one line each, and hands them to the OS (blocking).
+    ///
+    /// # Errors
+    /// The I/O error, with the file's path first.
+    pub fn append(&self, events: &[Event]) -> Result<(), String> {
+        let mut out = self.out.lock().unwrap_or_else(PoisonError::into_inner);
+        let Some(out) = out.as_mut() else {
+            return Err(format!("{}: closed", self.path.display()));
+        };
+        let fail = |e: std::io::Error| format!("{}: {e}", self.path.display());
+        for event in events {
+            serde_json::to_writer(&mut *out, event).map_err(|e| fail(e.into()))?;
+            out.write_all(b"\n").map_err(fail)?;
+        }
+        out.flush().map_err(fail)
+    }
+
+    pub(crate) fn close(&self) {
+        if let Some(mut out) = self.out.lock().unwrap_or_else(PoisonError::into_inner).take() {
+            let _ = out.flush();
+        }
+    }
+}
