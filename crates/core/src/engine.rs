@@ -1,22 +1,19 @@
 //! The engine and the one walk that `evaluate`, `explain` and `evaluate_sticky` share.
 //!
-//! The compiled types the walk reads are in [`crate::compiled`]; compile builds
-//! them ([`crate::compile`]).
+//! The walk reads the compiled types of [`crate::compiled`], which compile builds,
+//! and carries its per-call state in a [`Walk`].
 
 use crate::bucket::bucket_of;
 use crate::compiled::{
     self, Allocation, Decision, DepExpect, GroupIdx, Node, SegmentIdx, Span, StickyRule, VariantIdx,
 };
-use crate::context::{EvaluationContext, Unit, UnitError};
+use crate::context::{EvaluationContext, Unit};
 use crate::matcher::Outcome;
 use crate::resolution::{FlagId, Reason, Resolution};
-use crate::sticky::{
-    AssignmentStore, Materialization, MaterializationKey, MaterializationWrite, Persistence,
-    StickyEvaluation,
-};
+use crate::sticky::{AssignmentStore, MaterializationKey, Persistence, StickyEvaluation};
+use crate::walk::{NoRecorder, Recorder, Skip, Walk};
 use flagstone_model::segment::ALLOCATION_BUCKETS;
 use flagstone_model::targeting::GroupOperator;
-use jiff::Timestamp;
 use serde_json::Value;
 use std::collections::HashMap;
 use std::num::NonZeroU32;
@@ -38,87 +35,6 @@ pub struct Engine {
     /// reach (its own rules and those of flags it depends on), in config order; empty
     /// when the config has no sticky rules.
     pub(crate) sticky_reach: Box<[Box<[StickyRule]>]>,
-}
-
-/// Why a rule did not decide.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub(crate) enum Skip {
-    Disabled,
-    NoUnit,
-    BadUnit(UnitError),
-    Targeting,
-    Allocation,
-    NoAssignment,
-    Fallthrough,
-    NotMaterialized,
-}
-
-/// Observes the walk. Every method defaults to nothing, so the no-op recorder compiles away.
-pub(crate) trait Recorder {
-    fn rule(&mut self, _rule_idx: usize) {}
-    fn skip(&mut self, _why: Skip) {}
-    fn unit(&mut self, _unit: &str) {}
-    fn criterion(&mut self, _criterion_idx: usize, _outcome: Outcome) {}
-    fn targeting(&mut self, _matched: bool) {}
-    fn allocation(&mut self, _bucket: Option<u32>, _inside: bool) {}
-    fn assignment(&mut self, _bucket: Option<u32>, _span: Option<Span>) {}
-}
-
-/// The recorder of plain evaluation.
-pub(crate) struct NoRecorder;
-
-impl Recorder for NoRecorder {}
-
-/// Per-call state: dependency memo (inline, no allocation) and the clock read once.
-pub(crate) struct Walk {
-    memo: [(FlagId, Option<VariantIdx>); 8],
-    n_memo: usize,
-    now: Option<Timestamp>,
-    depth: usize,
-    /// Prefetched materializations; `None` on the plain path, which never touches a store.
-    sticky: Option<StickyView>,
-}
-
-impl Walk {
-    pub(crate) fn new(now: Option<Timestamp>) -> Self {
-        Walk { memo: [(FlagId(0), None); 8], n_memo: 0, now, depth: 0, sticky: None }
-    }
-
-    /// The evaluation time: the caller's, else the system clock read once per call.
-    pub(crate) fn now(&mut self) -> Timestamp {
-        *self.now.get_or_insert_with(Timestamp::now)
-    }
-}
-
-/// The prefetched materializations of one sticky evaluation and the writes it makes.
-///
-/// A context needs one key per distinct (materialization, unit): a handful,
-/// so a vector searched by `&str` beats hashing owned keys.
-struct StickyView {
-    stored: Vec<(MaterializationKey, Materialization)>,
-    writes: Vec<MaterializationWrite>,
-}
-
-impl StickyView {
-    /// The stored variant name of `rule` for `unit` in `materialization`.
-    fn stored(&self, materialization: &str, unit: &str, rule: &str) -> Option<&str> {
-        let (_, m) = self
-            .stored
-            .iter()
-            .find(|(k, _)| k.materialization == materialization && k.unit == unit)?;
-        m.rules.get(rule).map(String::as_str)
-    }
-
-    fn write(&mut self, materialization: &str, unit: &str, rule: &str, variant: &str) {
-        self.writes.push(MaterializationWrite {
-            key: MaterializationKey {
-                materialization: materialization.to_owned(),
-                unit: unit.to_owned(),
-            },
-            rule: rule.to_owned(),
-            variant: variant.to_owned(),
-        });
-    }
 }
 
 impl Engine {
@@ -203,8 +119,7 @@ impl Engine {
                 Err(e) => (Vec::new(), Some(e)),
             }
         };
-        let mut walk = Walk::new(ctx.now());
-        walk.sticky = Some(StickyView { stored, writes: Vec::new() });
+        let mut walk = Walk::sticky(ctx.now(), stored);
         let resolutions = flags
             .iter()
             .map(|&id| match self.flags.get(id.index()) {
@@ -212,7 +127,7 @@ impl Engine {
                 None => Resolution::empty("", Reason::FlagNotFound),
             })
             .collect();
-        let writes = walk.sticky.map(|s| s.writes).unwrap_or_default();
+        let writes = walk.into_writes();
         let persistence = if writes.is_empty() {
             Persistence::NothingToWrite
         } else {
@@ -374,11 +289,10 @@ impl Engine {
                 Decision::Variant(v) => Some(v),
             };
             let variant = variant_idx.and_then(|v| flag.variant(v));
-            if let (Some(m), Some(u), Some(v), Some(view)) =
-                (&rule.materialization, &unit, variant, walk.sticky.as_mut())
+            if let (Some(m), Some(u), Some(v)) = (&rule.materialization, &unit, variant)
                 && let Some(write) = &m.write
             {
-                view.write(write, u.as_str(), &rule.name, &v.name);
+                walk.write(write, u.as_str(), &rule.name, &v.name);
             }
             return Resolution {
                 flag: &flag.name,
@@ -407,8 +321,7 @@ impl Engine {
         unit: Option<&Unit<'_>>,
         walk: &Walk,
     ) -> Option<VariantIdx> {
-        let (read, unit, view) = (m.read.as_deref()?, unit?, walk.sticky.as_ref()?);
-        let name = view.stored(read, unit.as_str(), &rule.name)?;
+        let name = walk.stored(m.read.as_deref()?, unit?.as_str(), &rule.name)?;
         // A variant removed since it was stored no longer exists: treat the unit as new.
         let idx = flag.variants.iter().position(|v| &*v.name == name)?;
         u32::try_from(idx).ok().map(VariantIdx)
@@ -554,24 +467,14 @@ impl Engine {
         ctx: &EvaluationContext<'_>,
         walk: &mut Walk,
     ) -> Option<VariantIdx> {
-        if let Some(&(_, v)) =
-            walk.memo.get(..walk.n_memo).unwrap_or_default().iter().find(|(f, _)| *f == flag)
-        {
-            return v;
-        }
-        if walk.depth >= MAX_REFERENCE_DEPTH {
-            // Validation rejects deeper chains; this is a safe fallback, never reached.
-            debug_assert!(false, "dependency chain deeper than validation allows");
-            return None;
+        if let Some(variant) = walk.memoised(flag) {
+            return variant;
         }
         let target = self.dependency_flag(flag)?;
-        walk.depth += 1;
-        let variant = self.resolve(target, ctx, walk, &mut NoRecorder).variant_idx.map(VariantIdx);
-        walk.depth -= 1;
-        if let Some(slot) = walk.memo.get_mut(walk.n_memo) {
-            *slot = (flag, variant);
-            walk.n_memo += 1;
-        }
+        let variant = walk
+            .nested(|walk| self.resolve(target, ctx, walk, &mut NoRecorder).variant_idx)?
+            .map(VariantIdx);
+        walk.remember(flag, variant);
         variant
     }
 }

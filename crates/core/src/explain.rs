@@ -2,9 +2,10 @@
 
 use crate::compiled::{self, Span};
 use crate::context::EvaluationContext;
-use crate::engine::{Engine, Recorder, Skip, Walk};
+use crate::engine::Engine;
 use crate::matcher::Outcome;
 use crate::resolution::{FlagId, Reason};
+use crate::walk::{Recorder, Skip, Walk};
 use serde::Serialize;
 
 /// Why evaluation came out as it did: every rule tried and every criterion evaluated.

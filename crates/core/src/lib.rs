@@ -98,6 +98,7 @@ mod handle;
 mod matcher;
 mod resolution;
 pub mod sticky;
+mod walk;
 
 pub use compile::CompileError;
 pub use context::{EvaluationContext, UnitError};
