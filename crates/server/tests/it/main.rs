@@ -1,0 +1,20 @@
+//! The server over real HTTP: an in-process server on a free loopback port,
+//! or the built `flagstone` binary as a child process, driven by reqwest.
+// Helpers outside #[test] functions are not covered by clippy.toml's
+// allow-*-in-tests; in a test binary a failed unwrap is a failed test.
+#![allow(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    clippy::panic,
+    reason = "integration tests report failures by panicking"
+)]
+
+mod agreement;
+mod auth;
+mod concurrency;
+mod durability;
+mod edge;
+mod hostile;
+mod native;
+mod ofrep;
+mod support;
