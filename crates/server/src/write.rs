@@ -11,6 +11,7 @@ use crate::names::Kind;
 use crate::namespace::{Namespace, Published};
 use crate::store::{Commit, HistoryEntry, Op, StoreError, StoredResource};
 use flagstone_core::Engine;
+use flagstone_model::ParseError;
 use serde::Serialize;
 use serde_json::{Map, Value};
 use std::collections::HashMap;
@@ -57,13 +58,20 @@ pub struct Compiled {
 /// Every problem found, each with its path.
 pub fn compile_document(json: &str) -> Result<Compiled, Vec<Problem>> {
     let config = flagstone_model::parse_config(json).map_err(|e| {
-        let text = e.to_string();
-        vec![match e.path() {
-            Some(path) => Problem::new(
-                path,
-                text.strip_prefix(path).and_then(|t| t.strip_prefix(": ")).unwrap_or(&text),
-            ),
-            None => Problem::new(".", text),
+        vec![match e {
+            // The line and column are of the assembled document, which the
+            // caller never saw; the path says where.
+            ParseError::Json { path, message, .. } => Problem::new(path, message),
+            other => {
+                let text = other.to_string();
+                match other.path() {
+                    Some(path) => Problem::new(
+                        path,
+                        text.strip_prefix(path).and_then(|t| t.strip_prefix(": ")).unwrap_or(&text),
+                    ),
+                    None => Problem::new(".", text),
+                }
+            }
         }]
     })?;
     let report = flagstone_model::validate(&config);
@@ -500,6 +508,7 @@ mod tests {
         assert!(problems.iter().all(|p| p.path.starts_with("flags[0]")), "{problems:?}");
         let problems = compile_document(r#"{"flags": [{"nmae": "x"}]}"#).unwrap_err();
         assert_eq!(problems[0].path, "flags[0].nmae", "{problems:?}");
+        assert!(!problems[0].message.contains(" at line "), "{problems:?}");
     }
 
     #[test]

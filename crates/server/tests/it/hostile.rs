@@ -48,8 +48,6 @@ async fn garbage_never_gives_a_500() {
                 String::from_utf8_lossy(&body[..body.len().min(40)])
             );
         }
-        // The server answers 413 without reading the rest and closes the
-        // connection, so this one must not go back to the client's pool.
         // The server answers 413 without reading the rest and closes the connection,
         // so this request must not leave a connection in the client's pool.
         let response = server
