@@ -142,3 +142,55 @@ async fn snapshots_long_poll_for_the_next_revision() {
     let response = server.client.get(format!("{url}?wait=soon")).send().await.unwrap();
     assert_eq!(response.status(), StatusCode::BAD_REQUEST);
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn an_edge_never_serves_a_snapshot_that_does_not_compile() {
+    use axum::http::HeaderMap;
+    use std::sync::Arc;
+    use std::sync::atomic::{AtomicUsize, Ordering};
+
+    // A broken upstream: revision 1 is good; after it, only a revision 2 that does not compile.
+    let calls = Arc::new(AtomicUsize::new(0));
+    let counted = calls.clone();
+    let snapshot = move |_headers: HeaderMap| {
+        let call = counted.fetch_add(1, Ordering::SeqCst);
+        async move {
+            let (revision, config) = if call == 0 {
+                (1, simple_config(1))
+            } else {
+                let mut bad = simple_config(-1);
+                bad["flags"][0]["rules"][0]["segment"] = json!("segments/missing");
+                (2, bad)
+            };
+            (
+                [
+                    ("x-flagstone-revision", revision.to_string()),
+                    ("etag", format!("\"{revision}\"")),
+                ],
+                config.to_string(),
+            )
+        }
+    };
+    let app = axum::Router::new()
+        .route("/v1/namespaces/default/production/snapshot", axum::routing::get(snapshot));
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let base = format!("http://{}", listener.local_addr().unwrap());
+    tokio::spawn(async move { axum::serve(listener, app).await });
+
+    let edge = TestServer::with(Options {
+        import: false,
+        upstream: Some(upstream_of(&base)),
+        ..Options::default()
+    })
+    .await;
+    wait_for(&edge, 1).await;
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while calls.load(Ordering::SeqCst) < 3 {
+        assert!(Instant::now() < deadline, "the edge stopped asking");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    assert_eq!(value_of(&edge).await, Some(1), "the broken revision is never served");
+    let (_, history) = json_of(edge.get("/v1/namespaces/default/production/history").await).await;
+    assert_eq!(history["entries"].as_array().unwrap().len(), 1);
+    assert_eq!(history["entries"][0]["method"], "REPLICATE");
+}
