@@ -30,14 +30,6 @@ impl Problem {
     fn new(path: impl Into<String>, message: impl Into<String>) -> Self {
         Problem { path: path.into(), message: message.into() }
     }
-
-    /// A problem from an error whose text starts with `path: `.
-    fn from_text(text: &str) -> Self {
-        match text.split_once(": ") {
-            Some((path, message)) if !path.contains(' ') => Problem::new(path, message),
-            _ => Problem::new(".", text),
-        }
-    }
 }
 
 /// A config that compiled: its engine and the validator's warnings.
@@ -52,7 +44,7 @@ pub struct Compiled {
 /// Parses, validates and compiles a whole config document.
 ///
 /// This is the one place that calls `flagstone_model::parse_config`,
-/// `flagstone_model::validate` and `flagstone_core::Engine::compile`.
+/// `flagstone_model::validate::check` and `flagstone_core::Engine::from_valid`.
 ///
 /// # Errors
 /// Every problem found, each with its path.
@@ -74,20 +66,19 @@ pub fn compile_document(json: &str) -> Result<Compiled, Vec<Problem>> {
             }
         }]
     })?;
-    let report = flagstone_model::validate(&config);
+    // One validation: `check` hands the valid config (lowered, regexes built) to compile,
+    // which cannot fail on it.
+    let (report, valid) = flagstone_model::validate::check(&config);
     let warnings =
         report.warnings.iter().map(|w| Problem::new(w.path.clone(), w.kind.to_string())).collect();
-    if !report.is_ok() {
+    let Some(valid) = valid else {
         return Err(report
             .errors
             .iter()
             .map(|e| Problem::new(e.path.clone(), e.kind.to_string()))
             .collect());
-    }
-    let engine = Engine::compile(&config).map_err(|errors| {
-        errors.iter().map(|e| Problem::from_text(&e.to_string())).collect::<Vec<_>>()
-    })?;
-    Ok(Compiled { engine, warnings })
+    };
+    Ok(Compiled { engine: Engine::from_valid(&valid), warnings })
 }
 
 /// A condition on the current version of what a write replaces.
