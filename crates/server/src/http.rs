@@ -118,7 +118,11 @@ async fn observe(State(app): State<AppState>, request: Request, next: Next) -> R
         .extensions()
         .get::<MatchedPath>()
         .map_or_else(|| "unmatched".to_owned(), |m| m.as_str().to_owned());
-    let method = request.method().to_string();
+    // Known methods only, so a client cannot grow the metrics without bound.
+    let method = match request.method().as_str() {
+        m @ ("GET" | "HEAD" | "POST" | "PUT" | "DELETE" | "PATCH" | "OPTIONS") => m.to_owned(),
+        _ => "OTHER".to_owned(),
+    };
     let response = next.run(request).await;
     let elapsed = start.elapsed();
     let status = response.status().as_u16();
