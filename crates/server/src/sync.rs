@@ -248,7 +248,11 @@ async fn take(
             namespaces.get_or_create(&name).map_err(|e| Taken::Failed(e.to_string()))?;
         match namespace.write(Change::Replicate { document, revision }, &actor) {
             Ok(written) => Ok(Some(written.revision)),
-            Err(WriteError::Stale { .. }) => Ok(None),
+            // An upstream behind the replica (restored from a backup, or another
+            // server): keep what is served and ask again after a pause.
+            Err(WriteError::Stale { current, offered }) => Err(Taken::Failed(format!(
+                "upstream revision {offered} is not newer than the replica's {current}"
+            ))),
             Err(WriteError::Invalid(problems)) => Err(Taken::Rejected {
                 revision,
                 message: problems
