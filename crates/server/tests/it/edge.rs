@@ -194,3 +194,21 @@ async fn an_edge_never_serves_a_snapshot_that_does_not_compile() {
     assert_eq!(history["entries"].as_array().unwrap().len(), 1);
     assert_eq!(history["entries"][0]["method"], "REPLICATE");
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn shutdown_lets_a_long_poll_finish_and_closes_the_store() {
+    let server = TestServer::start().await;
+    let url = server.url("/v1/namespaces/default/production/snapshot?wait=30s");
+    let client = server.client.clone();
+    let pending =
+        tokio::spawn(async move { client.get(url).header("if-none-match", "\"1\"").send().await });
+    tokio::time::sleep(Duration::from_millis(200)).await;
+    let started = Instant::now();
+    let dir = server.stop().await;
+    assert!(started.elapsed() < Duration::from_secs(5), "the long-poll held up the shutdown");
+    let response = pending.await.unwrap().unwrap();
+    assert_eq!(response.status(), StatusCode::NOT_MODIFIED, "the in-flight request got its answer");
+    // The WAL was checkpointed into the database file on close.
+    let wal = dir.path().join("flagstone.db-wal");
+    assert!(std::fs::metadata(&wal).map_or(true, |m| m.len() == 0), "{}", wal.display());
+}
