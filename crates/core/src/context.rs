@@ -11,16 +11,17 @@ use serde_json::{Map, Value};
 /// nested objects (`user.plan`). A value's JSON type is its type: there is no
 /// coercion between strings, numbers and booleans.
 ///
-/// Building a context indexes up to 16 top-level keys inline (a hash per key,
-/// no heap allocation), so each attribute lookup during evaluation compares
-/// one precomputed 64-bit hash per key instead of strings. Build the context
-/// once per request and evaluate every flag with it.
+/// Building a context indexes up to 16 top-level keys inline (two words per
+/// key loaded from its bytes, no hashing and no heap allocation), so each
+/// attribute lookup during evaluation compares two precomputed words and a
+/// length per key; keys of up to 16 bytes are never read again. Build the
+/// context once per request and evaluate every flag with it.
 #[derive(Clone, Copy, Debug)]
 pub struct EvaluationContext<'a> {
     attributes: &'a Map<String, Value>,
     now: Option<Timestamp>,
-    /// `(hash, key, value)` of the first [`INDEXED_KEYS`] keys; all keys when `complete`.
-    index: [(u64, &'a str, &'a Value); INDEXED_KEYS],
+    /// `(print, key, value)` of the first [`INDEXED_KEYS`] keys; all keys when `complete`.
+    index: [(KeyPrint, &'a str, &'a Value); INDEXED_KEYS],
     n_indexed: u8,
     complete: bool,
 }
@@ -31,24 +32,57 @@ const INDEXED_KEYS: usize = 16;
 static EMPTY: std::sync::LazyLock<Map<String, Value>> = std::sync::LazyLock::new(Map::new);
 static NULL: Value = Value::Null;
 
-/// FNV-1a over the key's bytes: fast for the short keys of contexts, and
-/// only a pre-filter (a hit is confirmed by comparing the strings).
+/// A key's print: its bytes loaded as two words, in constant time.
+///
+/// For a key of up to 16 bytes the print and the key's length determine the
+/// key exactly, so a lookup compares two words and a length already held in
+/// the index and never reads the context's key string (in a context that is
+/// not in cache, that read was a cache miss per lookup). Longer keys share a
+/// print with other keys of their first and last 8 bytes, and a hit is
+/// confirmed by comparing the strings.
+///
+/// Building a context prints every top-level key, so it has to be cheap:
+/// the FNV-1a hash it replaces cost a multiply per byte, most of the cost of
+/// building a context.
 #[inline]
-pub(crate) fn key_hash(key: &str) -> u64 {
-    let mut h: u64 = 0xcbf2_9ce4_8422_2325;
-    for &b in key.as_bytes() {
-        h = (h ^ u64::from(b)).wrapping_mul(0x0000_0100_0000_01b3);
+pub(crate) fn key_print(key: &str) -> KeyPrint {
+    let b = key.as_bytes();
+    let n = b.len();
+    let word =
+        |at: usize| b.get(at..at + 8).and_then(|w| w.try_into().ok()).map_or(0, u64::from_le_bytes);
+    let half =
+        |at: usize| b.get(at..at + 4).and_then(|w| w.try_into().ok()).map_or(0, u32::from_le_bytes);
+    let byte = |at: usize| u64::from(b.get(at).copied().unwrap_or(0));
+    match n {
+        0 => (0, 0),
+        // Overlapping loads: the bytes they share are equal, so `|` keeps each byte once.
+        1..=3 => (byte(0) | byte(n / 2) << (8 * (n / 2)) | byte(n - 1) << (8 * (n - 1)), 0),
+        4..=7 => (u64::from(half(0)) | u64::from(half(n - 4)) << (8 * (n - 4)), 0),
+        _ => (word(0), word(n - 8)),
     }
-    h
+}
+
+/// See [`key_print`].
+pub(crate) type KeyPrint = (u64, u64);
+
+/// Keys of at most this many bytes are identified by their print and length alone.
+const EXACT_PRINT_LEN: usize = 16;
+
+/// Whether an indexed key is `key`, whose print is `print`.
+#[inline]
+fn is_key(entry: &(KeyPrint, &str, &Value), key: &str, print: KeyPrint) -> bool {
+    entry.0 == print
+        && entry.1.len() == key.len()
+        && (key.len() <= EXACT_PRINT_LEN || crate::matcher::str_eq(entry.1, key))
 }
 
 impl<'a> EvaluationContext<'a> {
     /// A context over a JSON object's attributes.
     pub fn new(attributes: &'a Map<String, Value>) -> Self {
-        let mut index = [(0, "", &NULL); INDEXED_KEYS];
+        let mut index = [((0, 0), "", &NULL); INDEXED_KEYS];
         let mut n = 0;
         for (slot, (key, value)) in index.iter_mut().zip(attributes.iter()) {
-            *slot = (key_hash(key), key.as_str(), value);
+            *slot = (key_print(key), key.as_str(), value);
             n += 1;
         }
         EvaluationContext {
@@ -62,15 +96,12 @@ impl<'a> EvaluationContext<'a> {
 
     /// The top-level value at `key`, through the inline index when it holds every key.
     #[inline]
-    fn top_level(&self, key: &str, hash: u64) -> Option<&'a Value> {
+    fn top_level(&self, key: &str, print: KeyPrint) -> Option<&'a Value> {
         if !self.complete {
             return self.attributes.get(key);
         }
         let indexed = self.index.get(..usize::from(self.n_indexed)).unwrap_or_default();
-        indexed
-            .iter()
-            .find(|(h, k, _)| *h == hash && crate::matcher::str_eq(k, key))
-            .map(|&(_, _, v)| v)
+        indexed.iter().find(|entry| is_key(entry, key, print)).map(|&(_, _, v)| v)
     }
 
     /// A context over any JSON value: an object's attributes, or no attributes.
@@ -108,10 +139,10 @@ impl<'a> EvaluationContext<'a> {
 #[derive(Clone, Debug)]
 pub(crate) struct AttrPath {
     full: Box<str>,
-    full_hash: u64,
+    full_print: KeyPrint,
     /// The dot-separated parts; empty when the name has no dot.
     parts: Box<[Box<str>]>,
-    first_hash: u64,
+    first_print: KeyPrint,
 }
 
 impl AttrPath {
@@ -121,8 +152,8 @@ impl AttrPath {
         } else {
             Box::default()
         };
-        let first_hash = parts.first().map_or(0, |p| key_hash(p));
-        AttrPath { full: name.into(), full_hash: key_hash(name), parts, first_hash }
+        let first_print = parts.first().map_or((0, 0), |p| key_print(p));
+        AttrPath { full: name.into(), full_print: key_print(name), parts, first_print }
     }
 
     /// The name as written.
@@ -133,7 +164,7 @@ impl AttrPath {
     /// The value, treating JSON null as absent.
     #[inline]
     pub(crate) fn lookup<'a>(&self, ctx: &EvaluationContext<'a>) -> Option<&'a Value> {
-        let found = match ctx.top_level(&self.full, self.full_hash) {
+        let found = match ctx.top_level(&self.full, self.full_print) {
             Some(v) => Some(v),
             None => self.walk(ctx),
         };
@@ -142,7 +173,7 @@ impl AttrPath {
 
     fn walk<'a>(&self, ctx: &EvaluationContext<'a>) -> Option<&'a Value> {
         let (first, rest) = self.parts.split_first()?;
-        let mut at = ctx.top_level(first, self.first_hash)?;
+        let mut at = ctx.top_level(first, self.first_print)?;
         for part in rest {
             at = at.as_object()?.get(&**part)?;
         }
@@ -278,6 +309,30 @@ mod tests {
         assert_eq!(ctx.get("k0"), Some(&json!(0)));
         assert_eq!(ctx.get("user.plan"), Some(&json!("pro")));
         assert_eq!(ctx.get("k40"), None);
+    }
+
+    #[test]
+    fn prints_identify_short_keys_exactly() {
+        let alphabet = ["", "a", "b", "ab", "ba", "aa", "é", "\0"];
+        let mut keys: Vec<String> = Vec::new();
+        for len in 0..=18 {
+            for (i, x) in alphabet.iter().enumerate() {
+                for y in &alphabet[i..] {
+                    let mut k = "k".repeat(len);
+                    k.insert_str(len / 3, x);
+                    k.push_str(y);
+                    keys.push(k);
+                }
+            }
+        }
+        keys.sort();
+        keys.dedup();
+        for a in &keys {
+            for b in &keys {
+                let entry = (key_print(a), a.as_str(), &NULL);
+                assert_eq!(is_key(&entry, b, key_print(b)), a == b, "{a:?} vs {b:?}");
+            }
+        }
     }
 
     #[test]
