@@ -134,7 +134,7 @@ impl Event {
     pub fn problems(&mut self, prefix: &str, now: &str) -> Vec<crate::write::Problem> {
         let mut problems = Vec::new();
         let mut problem = |field: &str, message: String| {
-            problems.push(crate::write::Problem { path: format!("{prefix}.{field}"), message });
+            problems.push(crate::write::Problem::new(format!("{prefix}.{field}"), message));
         };
         if self.unit.is_empty() || self.unit.chars().count() > MAX_UNIT_CHARS {
             problem("unit", format!("expected 1 to {MAX_UNIT_CHARS} characters"));

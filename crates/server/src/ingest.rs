@@ -63,7 +63,7 @@ async fn batch(
                 problems.extend(event.problems(&path, &now));
                 events.push(event);
             }
-            Err(e) => problems.push(crate::write::Problem { path, message: e.to_string() }),
+            Err(e) => problems.push(crate::write::Problem::new(path, e.to_string())),
         }
     }
     if !problems.is_empty() {

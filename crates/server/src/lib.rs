@@ -291,7 +291,7 @@ fn open_data(dir: &Path, import: Option<&Path>) -> Result<Namespaces, ServerErro
             let document =
                 json::parse(&bytes, json::MAX_BODY_DEPTH).map_err(|e| ServerError::Import {
                     path: shown.clone(),
-                    problems: vec![Problem { path: ".".into(), message: e.to_string() }],
+                    problems: vec![Problem::new(".", e.to_string())],
                 })?;
             let actor = Actor { id: "import".into(), method: "IMPORT".into(), path: shown.clone() };
             let change = Change::ReplaceConfig { document, precondition: Precondition::None };
@@ -305,7 +305,7 @@ fn open_data(dir: &Path, import: Option<&Path>) -> Result<Namespaces, ServerErro
                 Err(other) => {
                     return Err(ServerError::Import {
                         path: shown,
-                        problems: vec![Problem { path: ".".into(), message: other.to_string() }],
+                        problems: vec![Problem::new(".", other.to_string())],
                     });
                 }
             }

@@ -19,16 +19,33 @@ use std::sync::Arc;
 
 /// One problem with a write, with the JSON path of the value at fault.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+#[non_exhaustive]
 pub struct Problem {
     /// Where, in the config document (`flags[2].rules[0].segment`), `.` for the root.
     pub path: String,
     /// What is wrong.
     pub message: String,
+    /// The resource at that path (`flags/dark-mode`), when the path is inside one.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub resource: Option<String>,
 }
 
 impl Problem {
-    fn new(path: impl Into<String>, message: impl Into<String>) -> Self {
-        Problem { path: path.into(), message: message.into() }
+    /// A problem at a path.
+    pub fn new(path: impl Into<String>, message: impl Into<String>) -> Self {
+        Problem { path: path.into(), message: message.into(), resource: None }
+    }
+
+    /// Names the resource a config path points into, so a caller who wrote
+    /// one resource sees which one (a config path counts from the whole document).
+    fn locate(mut self, resources: &[Arc<StoredResource>]) -> Self {
+        let found = self.path.split_once('[').and_then(|(key, rest)| {
+            let kind = Kind::from_key(key)?;
+            let index: usize = rest.split_once(']')?.0.parse().ok()?;
+            resources.iter().filter(|r| r.kind == kind).nth(index).map(|r| kind.full_name(&r.id))
+        });
+        self.resource = found;
+        self
     }
 }
 
@@ -230,7 +247,9 @@ impl Namespace {
         let plan = plan(&current, change, &stamp)?;
         let config = Published::document(plan.allocation_salt.as_deref(), &plan.resources);
         let text = config.to_string();
-        let compiled = compile_document(&text).map_err(WriteError::Invalid)?;
+        let compiled = compile_document(&text).map_err(|problems| {
+            WriteError::Invalid(problems.into_iter().map(|p| p.locate(&plan.resources)).collect())
+        })?;
         let history = HistoryEntry {
             revision,
             time: now.clone(),
@@ -250,6 +269,7 @@ impl Namespace {
             history: &history,
         })?;
         let engine = Arc::new(compiled.engine);
+        let warnings = compiled.warnings.into_iter().map(|p| p.locate(&plan.resources)).collect();
         self.publish(Published::new(
             revision,
             plan.allocation_salt,
@@ -258,12 +278,7 @@ impl Namespace {
             text.into(),
             engine,
         ));
-        Ok(Written {
-            revision,
-            warnings: compiled.warnings,
-            resource: plan.written,
-            created: plan.created,
-        })
+        Ok(Written { revision, warnings, resource: plan.written, created: plan.created })
     }
 }
 

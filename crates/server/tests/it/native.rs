@@ -119,6 +119,12 @@ async fn a_rejected_write_stores_nothing_and_keeps_the_engine() {
     assert!(paths.contains(&"flags[0].variants[0].name"), "{body}");
     // A segment that depends on the flag's variant `on` is reported too.
     assert!(paths.iter().any(|p| p.starts_with("segments[")), "{body}");
+    // Each problem names the resource it is in.
+    let segment = problems.iter().find(|p| p["path"] == "flags[0].rules[0].segment").unwrap();
+    assert_eq!(segment["resource"], "flags/dark-mode");
+    let dependent =
+        problems.iter().find(|p| p["path"].as_str().unwrap().starts_with("segments[")).unwrap();
+    assert_eq!(dependent["resource"], "segments/dark-mode-adults", "{body}");
 
     let response = server.get(&format!("{NS}/config")).await;
     assert_eq!(response.headers()["etag"], "\"1\"");
