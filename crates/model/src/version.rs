@@ -149,31 +149,44 @@ struct Parts<'a> {
     build: &'a str,
 }
 
+/// One pass over the bytes, with no intermediate splits: the engine parses a
+/// context's version string for every version criterion it evaluates, so
+/// this is on the evaluation path.
 fn parts(text: &str) -> Option<Parts<'_>> {
     let text = text.strip_prefix(['v', 'V']).unwrap_or(text);
-    // The core numbers never contain `-` or `+`, and the pre-release never contains `+`, so the first
-    // `+` starts the build metadata and the first `-` before it starts the pre-release.
-    let (text, build) = match text.split_once('+') {
-        Some((text, build)) => (text, Some(build)),
-        None => (text, None),
-    };
-    let (core, pre) = match text.split_once('-') {
-        Some((core, pre)) => (core, Some(pre)),
-        None => (text, None),
-    };
-    let mut numbers = core.split('.');
-    let major = number(numbers.next()?)?;
-    let minor = numbers.next().map_or(Some(0), number)?;
-    let patch = numbers.next().map_or(Some(0), number)?;
-    if numbers.next().is_some() {
-        return None;
+    let bytes = text.as_bytes();
+    let mut at = 0;
+    let major = number(bytes, &mut at)?;
+    let mut minor = 0;
+    let mut patch = 0;
+    if bytes.get(at) == Some(&b'.') {
+        at += 1;
+        minor = number(bytes, &mut at)?;
+        if bytes.get(at) == Some(&b'.') {
+            at += 1;
+            patch = number(bytes, &mut at)?;
+        }
     }
-    // After a `-` or `+` an empty part is an error (SemVer forbids empty identifiers).
-    let pre = match pre {
-        None => "",
-        Some(pre) if identifiers_valid(pre, true) => pre,
+    // The core numbers never contain `-` or `+`, and the pre-release never contains `+`, so the
+    // first `+` starts the build metadata and a `-` right after the numbers starts the pre-release.
+    // Anything else after the numbers (a fourth number, whitespace) is an error.
+    let rest = text.get(at..)?;
+    let (pre, build) = match rest.as_bytes().first() {
+        None => ("", None),
+        Some(b'-') => {
+            let rest = rest.get(1..)?;
+            match rest.split_once('+') {
+                Some((pre, build)) => (pre, Some(build)),
+                None => (rest, None),
+            }
+        }
+        Some(b'+') => ("", Some(rest.get(1..)?)),
         Some(_) => return None,
     };
+    // After a `-` or `+` an empty part is an error (SemVer forbids empty identifiers).
+    if rest.starts_with('-') && !identifiers_valid(pre, true) {
+        return None;
+    }
     let build = match build {
         None => "",
         Some(build) if identifiers_valid(build, false) => build,
@@ -182,12 +195,22 @@ fn parts(text: &str) -> Option<Parts<'_>> {
     Some(Parts { major, minor, patch, pre, build })
 }
 
-/// A SemVer numeric part: ASCII digits without a leading zero (`u64::from_str` alone would also take a
-/// leading `+` and leading zeros).
-fn number(part: &str) -> Option<u64> {
-    let is_digits = !part.is_empty() && part.bytes().all(|byte| byte.is_ascii_digit());
-    let has_leading_zero = part.len() > 1 && part.starts_with('0');
-    if is_digits && !has_leading_zero { part.parse().ok() } else { None }
+/// A SemVer numeric part at `bytes[*at..]`, advancing `at` past it: ASCII digits without a leading
+/// zero, that fit in a `u64`.
+#[inline]
+fn number(bytes: &[u8], at: &mut usize) -> Option<u64> {
+    let start = *at;
+    let mut value: u64 = 0;
+    while let Some(&b) = bytes.get(*at) {
+        if !b.is_ascii_digit() {
+            break;
+        }
+        value = value.checked_mul(10)?.checked_add(u64::from(b - b'0'))?;
+        *at += 1;
+    }
+    let len = *at - start;
+    let has_leading_zero = len > 1 && bytes.get(start) == Some(&b'0');
+    if len == 0 || has_leading_zero { None } else { Some(value) }
 }
 
 /// A version borrowed from its text: the grammar of [`Version::parse`],
