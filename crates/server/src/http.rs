@@ -20,7 +20,12 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Instant;
 use tokio::sync::watch;
+use tower_http::compression::CompressionLayer;
+use tower_http::compression::predicate::SizeAbove;
 use tower_http::timeout::TimeoutLayer;
+
+/// Answers smaller than this are sent as they are: gzip costs more than it saves.
+const COMPRESS_ABOVE_BYTES: u64 = 4096;
 
 /// Everything a request handler may need.
 #[derive(Debug)]
@@ -62,6 +67,7 @@ pub(crate) fn router(app: AppState) -> Router {
         .fallback(not_found)
         .layer(middleware::from_fn_with_state(app.clone(), guard))
         .layer(DefaultBodyLimit::max(app.limits.max_body_bytes))
+        .layer(CompressionLayer::new().compress_when(SizeAbove::new(COMPRESS_ABOVE_BYTES)))
         .layer(middleware::from_fn_with_state(app.clone(), observe))
         .with_state(app)
 }

@@ -110,6 +110,9 @@ async fn snapshots_long_poll_for_the_next_revision() {
     let config: serde_json::Value = first.json().await.unwrap();
     assert_eq!(config, crate::support::example_json("config.json"));
 
+    // Large answers are gzipped for clients that ask.
+    let zipped = server.client.get(&url).header("accept-encoding", "gzip").send().await.unwrap();
+    assert_eq!(zipped.headers()["content-encoding"], "gzip");
     let cached = server.client.get(&url).header("if-none-match", "\"1\"").send().await.unwrap();
     assert_eq!(cached.status(), StatusCode::NOT_MODIFIED);
     let started = Instant::now();
