@@ -88,9 +88,7 @@ impl Engine {
         &'e self,
         ctx: &'c EvaluationContext<'c>,
     ) -> impl ExactSizeIterator<Item = Resolution<'e>> + use<'e, 'c> {
-        self.flags
-            .iter()
-            .map(move |flag| self.resolve(flag, ctx, &mut Walk::new(ctx.now()), &mut NoRecorder))
+        self.flag_ids().map(move |id| self.evaluate(id, ctx))
     }
 
     /// Evaluates `flags` with sticky assignments: one store read before, one write after.
@@ -470,10 +468,13 @@ impl Engine {
         if let Some(variant) = walk.memoised(flag) {
             return variant;
         }
-        let target = self.dependency_flag(flag)?;
-        let variant = walk
-            .nested(|walk| self.resolve(target, ctx, walk, &mut NoRecorder).variant_idx)?
-            .map(VariantIdx);
+        if !walk.descend() {
+            return None;
+        }
+        let variant = self.dependency_flag(flag).and_then(|target| {
+            self.resolve(target, ctx, walk, &mut NoRecorder).variant_idx.map(VariantIdx)
+        });
+        walk.ascend();
         walk.remember(flag, variant);
         variant
     }

@@ -90,18 +90,22 @@ impl Walk {
         }
     }
 
-    /// Runs `resolve` one reference deeper; `None` past [`MAX_REFERENCE_DEPTH`].
+    /// Steps one reference deeper; `false`, staying put, at [`MAX_REFERENCE_DEPTH`].
     #[inline]
-    pub(crate) fn nested<T>(&mut self, resolve: impl FnOnce(&mut Self) -> T) -> Option<T> {
+    pub(crate) fn descend(&mut self) -> bool {
         if self.depth >= MAX_REFERENCE_DEPTH {
             // Validation rejects deeper chains; this is a safe fallback, never reached.
             debug_assert!(false, "dependency chain deeper than validation allows");
-            return None;
+            return false;
         }
         self.depth += 1;
-        let resolved = resolve(self);
+        true
+    }
+
+    /// Steps back from a [`Walk::descend`].
+    #[inline]
+    pub(crate) fn ascend(&mut self) {
         self.depth -= 1;
-        Some(resolved)
     }
 
     /// The stored variant name of `rule` for `unit` in `materialization`; `None` on the

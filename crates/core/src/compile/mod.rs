@@ -260,7 +260,8 @@ impl<'v, 'c> Compiler<'v, 'c> {
                 && covered == u64::from(n_buckets.get())
                 && table.iter().all(|s| s.assignment == a)
         });
-        // A lowered schedule's rule has the assignments `on` and `off`, in that order.
+        // A lowered rule with a schedule has the scheduled assignment first and the
+        // fallthrough second (`flagstone_model::lower`).
         let schedule = schedule.map(|s| {
             let mut steps = s.steps.clone();
             steps.sort_by_key(|&(t, _)| t);
