@@ -34,6 +34,12 @@ impl EngineHandle {
         EngineHandle { current: ArcSwap::from_pointee(engine) }
     }
 
+    /// A handle serving an engine that is already shared (for example with a cache of
+    /// published configs).
+    pub fn from_shared(engine: Arc<Engine>) -> Self {
+        EngineHandle { current: ArcSwap::new(engine) }
+    }
+
     /// The engine serving now.
     pub fn load(&self) -> Guard<Arc<Engine>> {
         self.current.load()

@@ -151,15 +151,8 @@ impl Namespace {
             text.into(),
             engine.clone(),
         );
-        // A handle starts from an owned engine; the one just compiled is shared
-        // with `Published`, so start from an empty one and swap it in.
-        let empty = compile_document("{}").map_err(|problems| NamespaceError::DoesNotCompile {
-            namespace: stored.name.to_string(),
-            revision: 0,
-            problems,
-        })?;
-        let handle = EngineHandle::new(empty.engine);
-        handle.store(engine);
+        // The handle serves the engine `Published` holds, not a copy.
+        let handle = EngineHandle::from_shared(engine);
         let (changes, _) = watch::channel(stored.revision);
         let exposures = ExposureLog::open(dir, &stored.name)
             .map_err(|(path, source)| NamespaceError::Log { path, source })?;
