@@ -20,8 +20,8 @@ use serde_json::{Map, Value};
 pub struct EvaluationContext<'a> {
     attributes: &'a Map<String, Value>,
     now: Option<Timestamp>,
-    /// `(print, key, value)` of the first [`INDEXED_KEYS`] keys; all keys when `complete`.
-    index: [(KeyPrint, &'a str, &'a Value); INDEXED_KEYS],
+    /// `(print, value)` of the first [`INDEXED_KEYS`] keys; all keys when `complete`.
+    index: [(KeyPrint, &'a Value); INDEXED_KEYS],
     n_indexed: u8,
     complete: bool,
 }
@@ -32,57 +32,62 @@ const INDEXED_KEYS: usize = 16;
 static EMPTY: std::sync::LazyLock<Map<String, Value>> = std::sync::LazyLock::new(Map::new);
 static NULL: Value = Value::Null;
 
-/// A key's print: its bytes loaded as two words, in constant time.
+/// A key's print: its bytes and its length in two words, in constant time.
 ///
-/// For a key of up to 16 bytes the print and the key's length determine the
-/// key exactly, so a lookup compares two words and a length already held in
-/// the index and never reads the context's key string (in a context that is
-/// not in cache, that read was a cache miss per lookup). Longer keys share a
-/// print with other keys of their first and last 8 bytes, and a hit is
-/// confirmed by comparing the strings.
+/// A key of at most [`EXACT_PRINT_LEN`] bytes is its print: the first word
+/// holds bytes 0 to 7, the second bytes 8 to 14 and, in its top byte, the
+/// length. So a lookup compares two words per indexed key and never reads
+/// the context's key strings (in a context that is not in cache, each such
+/// read was a miss), and the index needs no key at all. Longer keys (rare
+/// as attribute names) all print as [`LONG_KEY`] and are looked up in the
+/// map, which compares strings.
 ///
-/// Building a context prints every top-level key, so it has to be cheap:
-/// the FNV-1a hash it replaces cost a multiply per byte, most of the cost of
-/// building a context.
+/// Building a context prints every top-level key, so it has to be cheap: the
+/// FNV-1a hash it replaces cost a multiply per byte.
 #[inline]
 pub(crate) fn key_print(key: &str) -> KeyPrint {
     let b = key.as_bytes();
     let n = b.len();
-    let word =
-        |at: usize| b.get(at..at + 8).and_then(|w| w.try_into().ok()).map_or(0, u64::from_le_bytes);
+    if n > EXACT_PRINT_LEN {
+        return LONG_KEY;
+    }
+    let (head, tail) = b.split_at(n.min(8));
+    // `n` is at most 15, so it fits in the top byte, above the 7 bytes of `tail`.
+    (padded(head), padded(tail) | (n as u64) << 56)
+}
+
+/// Up to 8 bytes as a little-endian word, zero-padded, without a loop:
+/// overlapping loads share their bytes, so `|` keeps each byte once.
+#[inline]
+fn padded(b: &[u8]) -> u64 {
+    let n = b.len();
+    let byte = |at: usize| u64::from(b.get(at).copied().unwrap_or(0));
     let half =
         |at: usize| b.get(at..at + 4).and_then(|w| w.try_into().ok()).map_or(0, u32::from_le_bytes);
-    let byte = |at: usize| u64::from(b.get(at).copied().unwrap_or(0));
     match n {
-        0 => (0, 0),
-        // Overlapping loads: the bytes they share are equal, so `|` keeps each byte once.
-        1..=3 => (byte(0) | byte(n / 2) << (8 * (n / 2)) | byte(n - 1) << (8 * (n - 1)), 0),
-        4..=7 => (u64::from(half(0)) | u64::from(half(n - 4)) << (8 * (n - 4)), 0),
-        _ => (word(0), word(n - 8)),
+        0 => 0,
+        1..=3 => byte(0) | byte(n / 2) << (8 * (n / 2)) | byte(n - 1) << (8 * (n - 1)),
+        4..=7 => u64::from(half(0)) | u64::from(half(n - 4)) << (8 * (n - 4)),
+        _ => b.get(..8).and_then(|w| w.try_into().ok()).map_or(0, u64::from_le_bytes),
     }
 }
 
 /// See [`key_print`].
 pub(crate) type KeyPrint = (u64, u64);
 
-/// Keys of at most this many bytes are identified by their print and length alone.
-const EXACT_PRINT_LEN: usize = 16;
+/// Keys of at most this many bytes are their print.
+const EXACT_PRINT_LEN: usize = 15;
 
-/// Whether an indexed key is `key`, whose print is `print`.
-#[inline]
-fn is_key(entry: &(KeyPrint, &str, &Value), key: &str, print: KeyPrint) -> bool {
-    entry.0 == print
-        && entry.1.len() == key.len()
-        && (key.len() <= EXACT_PRINT_LEN || crate::matcher::str_eq(entry.1, key))
-}
+/// The print of every longer key; no short key prints so (its top byte is above 15).
+const LONG_KEY: KeyPrint = (u64::MAX, u64::MAX);
 
 impl<'a> EvaluationContext<'a> {
     /// A context over a JSON object's attributes.
     pub fn new(attributes: &'a Map<String, Value>) -> Self {
-        let mut index = [((0, 0), "", &NULL); INDEXED_KEYS];
+        let mut index = [((0, 0), &NULL); INDEXED_KEYS];
         let mut n = 0;
         for (slot, (key, value)) in index.iter_mut().zip(attributes.iter()) {
-            *slot = (key_print(key), key.as_str(), value);
+            *slot = (key_print(key), value);
             n += 1;
         }
         EvaluationContext {
@@ -94,14 +99,20 @@ impl<'a> EvaluationContext<'a> {
         }
     }
 
-    /// The top-level value at `key`, through the inline index when it holds every key.
+    /// The top-level value at `key` (whose print is `print`): through the
+    /// inline index, then, for long keys and keys past the index, the map.
     #[inline]
     fn top_level(&self, key: &str, print: KeyPrint) -> Option<&'a Value> {
-        if !self.complete {
-            return self.attributes.get(key);
+        if print != LONG_KEY {
+            let indexed = self.index.get(..usize::from(self.n_indexed)).unwrap_or_default();
+            if let Some(&(_, v)) = indexed.iter().find(|(p, _)| *p == print) {
+                return Some(v);
+            }
+            if self.complete {
+                return None;
+            }
         }
-        let indexed = self.index.get(..usize::from(self.n_indexed)).unwrap_or_default();
-        indexed.iter().find(|entry| is_key(entry, key, print)).map(|&(_, _, v)| v)
+        self.attributes.get(key)
     }
 
     /// A context over any JSON value: an object's attributes, or no attributes.
@@ -329,10 +340,39 @@ mod tests {
         keys.dedup();
         for a in &keys {
             for b in &keys {
-                let entry = (key_print(a), a.as_str(), &NULL);
-                assert_eq!(is_key(&entry, b, key_print(b)), a == b, "{a:?} vs {b:?}");
+                let short = a.len() <= EXACT_PRINT_LEN && b.len() <= EXACT_PRINT_LEN;
+                let long = a.len() > EXACT_PRINT_LEN && b.len() > EXACT_PRINT_LEN;
+                let same_print = key_print(a) == key_print(b);
+                if short {
+                    assert_eq!(same_print, a == b, "{a:?} vs {b:?}");
+                } else {
+                    assert_eq!(same_print, long, "{a:?} vs {b:?}");
+                }
             }
         }
+    }
+
+    #[test]
+    fn long_keys_and_keys_past_the_index_are_found() {
+        let long = "a_very_long_attribute_name";
+        let mut v = serde_json::Map::new();
+        v.insert(long.into(), json!(1));
+        v.insert(format!("{long}_2"), json!(2));
+        let small = Value::Object(v.clone());
+        let ctx = EvaluationContext::from_json(&small);
+        assert_eq!(ctx.get(long), Some(&json!(1)));
+        assert_eq!(ctx.get(&format!("{long}_2")), Some(&json!(2)));
+        assert_eq!(ctx.get(&format!("{long}_3")), None);
+        for i in 0..INDEXED_KEYS + 4 {
+            v.insert(format!("k{i:02}"), json!(i));
+        }
+        let large = Value::Object(v);
+        let ctx = EvaluationContext::from_json(&large);
+        for i in 0..INDEXED_KEYS + 4 {
+            assert_eq!(ctx.get(&format!("k{i:02}")), Some(&json!(i)), "k{i:02}");
+        }
+        assert_eq!(ctx.get(long), Some(&json!(1)));
+        assert_eq!(ctx.get("k99"), None);
     }
 
     #[test]
