@@ -1,7 +1,7 @@
 //! Flagstone against Unleash yggdrasil and the LaunchDarkly Rust evaluator, in one process.
 //!
 //! See `perf/README.md` for what is measured and how. Usage:
-//! `cargo run --release --manifest-path perf/peers/Cargo.toml -- [--rounds N]`.
+//! `cargo run --release --manifest-path perf/peers/Cargo.toml -- [--rounds N] [--filter TEXT]`.
 
 mod contexts;
 mod engines;
@@ -82,6 +82,7 @@ fn main() -> ExitCode {
 
 fn run() -> Result<ExitCode, String> {
     let mut rounds = 21usize;
+    let mut filter = String::new();
     let mut args = std::env::args().skip(1);
     while let Some(arg) = args.next() {
         match arg.as_str() {
@@ -89,7 +90,12 @@ fn run() -> Result<ExitCode, String> {
                 rounds =
                     args.next().and_then(|n| n.parse().ok()).ok_or("--rounds needs a number")?
             }
-            other => return Err(format!("unknown argument {other:?}; expected --rounds N")),
+            "--filter" => filter = args.next().ok_or("--filter needs a substring")?,
+            other => {
+                return Err(format!(
+                    "unknown argument {other:?}; expected --rounds N or --filter TEXT"
+                ));
+            }
         }
     }
 
@@ -176,16 +182,20 @@ fn run() -> Result<ExitCode, String> {
         }),
     ]);
 
+    // `--filter` keeps the runners whose `scenario/engine/context` contains it (for profiling).
+    runners.retain(|r| format!("{}/{}/{}", r.scenario, r.engine, r.mode.name()).contains(&filter));
+
     // Rounds: every runner once per round, in an order that rotates, so that
-    // drift in the machine's speed falls on every engine alike. Round 0 warms up.
+    // drift in the machine's speed falls on every engine alike. Each timed pass
+    // follows an untimed one over the same contexts, so no runner pays for the
+    // caches its predecessor evicted (LaunchDarkly's regex path allocates and
+    // compiles a regex per call, which empties the L2 cache).
     let n = runners.len();
-    for round in 0..=rounds {
+    for round in 0..rounds {
         for k in 0..n {
             let r = &mut runners[(k + round) % n];
-            let ns = pass(&*r.f);
-            if round > 0 {
-                r.samples.push(ns);
-            }
+            pass(&*r.f);
+            r.samples.push(pass(&*r.f));
         }
     }
 
