@@ -13,6 +13,10 @@ const SQRT_2: f64 = std::f64::consts::SQRT_2;
 /// the tail below 1e-7 there).
 const T_AS_NORMAL_DOF: f64 = 1e7;
 
+/// Degrees of freedom from which the t quantile is the Cornish–Fisher expansion itself
+/// (its truncation error, of order `z¹¹/dof⁵`, is below 1e-15 relative there for `z` up to 38).
+const T_QUANTILE_EXPANSION_DOF: f64 = 1e5;
+
 /// A tail probability with its natural logarithm; `ln_p` stays finite when `p` underflows.
 #[derive(Debug, Clone, Copy, PartialEq)]
 pub struct Tail {
@@ -318,19 +322,24 @@ fn t_ln_pdf(t: f64, dof: f64) -> f64 {
 /// concave in `t`, started at the normal quantile.
 pub fn t_quantile_upper(q: f64, dof: f64) -> f64 {
     let z = normal_quantile_upper(q);
-    if dof > T_AS_NORMAL_DOF || q >= 0.5 {
+    if q >= 0.5 {
         return z.max(0.0);
     }
-    let ln_q = q.ln();
-    let (mut lo, mut hi) = (0.0_f64, f64::INFINITY);
-    // Cornish–Fisher start (Abramowitz & Stegun 26.7.5): exact to rounding for large dof, so
-    // one tail evaluation usually confirms it.
+    // Cornish–Fisher expansion (Abramowitz & Stegun 26.7.5). Its first omitted term is of
+    // order `z¹¹/dof⁵`, so at `dof ≥ T_QUANTILE_EXPANSION_DOF` it is exact to rounding for
+    // every quantile `f64` can ask for, and no tail evaluation is needed (the tail itself is
+    // replaced by the normal's above `T_AS_NORMAL_DOF`, which would stop `t` at `z`).
     let z2 = z * z;
     let g1 = (z2 + 1.0) * z / 4.0;
     let g2 = ((5.0 * z2 + 16.0) * z2 + 3.0) * z / 96.0;
     let g3 = (((3.0 * z2 + 19.0) * z2 + 17.0) * z2 - 15.0) * z / 384.0;
     let g4 = ((((79.0 * z2 + 776.0) * z2 + 1482.0) * z2 - 1920.0) * z2 - 945.0) * z / 92_160.0;
     let start = z + (g1 + (g2 + (g3 + g4 / dof) / dof) / dof) / dof;
+    if dof >= T_QUANTILE_EXPANSION_DOF && start.is_finite() {
+        return start.max(0.0);
+    }
+    let ln_q = q.ln();
+    let (mut lo, mut hi) = (0.0_f64, f64::INFINITY);
     let mut t = if dof >= 4.0 && start.is_finite() && start > 0.0 { start } else { z.max(1e-3) };
     for _ in 0..200 {
         let tail = t_upper_tail(t, dof);
@@ -410,6 +419,28 @@ mod tests {
         assert!(close(t_quantile_upper(0.05, 5.5), 1.975_279_704_038_911, 1e-12));
         let t = t_quantile_upper(0.025, 10.0);
         assert!(close(t_upper_tail(t, 10.0).p, 0.025, 1e-13));
+    }
+
+    #[test]
+    fn t_quantiles_converge_to_the_normal_at_huge_dof() {
+        // References: mpmath 1.3 at 60 digits, findroot of the regularised incomplete-beta
+        // tail P(T ≥ t) = I_{d/(d+t²)}(d/2, 1/2)/2 = q (Abramowitz & Stegun 26.7.1, 26.5.27).
+        let cases = [
+            (1e6, 0.025, 1.959_966_356_814_107),
+            (1e6, 0.0005, 3.290_536_461_248_691),
+            (1e9, 0.025, 1.959_963_986_912_325),
+            (1e9, 0.0005, 3.290_526_741_221_626),
+            (1e12, 0.025, 1.959_963_984_542_427),
+            (1e12, 0.0005, 3.290_526_731_501_625),
+        ];
+        for (dof, q, reference) in cases {
+            let t = t_quantile_upper(q, dof);
+            assert!(close(t, reference, 1e-12), "dof {dof}, q {q}: {t} vs {reference}");
+        }
+        // The switch to the expansion is seamless: Newton on the exact tail agrees below it.
+        let below = t_quantile_upper(0.025, 99_999.0);
+        let above = t_quantile_upper(0.025, 100_000.0);
+        assert!(below > above && below - above < 1e-9);
     }
 
     #[test]
