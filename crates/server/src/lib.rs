@@ -66,6 +66,7 @@
 
 pub mod auth;
 mod dialects;
+mod document;
 pub mod events;
 mod http;
 mod ingest;

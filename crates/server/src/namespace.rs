@@ -1,9 +1,9 @@
 //! Namespaces in memory: what each serves now, swapped whole on every write.
 
+use crate::document::{Problem, assemble, compile_document};
 use crate::events::{EventLog, ExposureLog};
 use crate::names::{Kind, NamespaceName};
 use crate::store::{Store, StoreError, StoredNamespace, StoredResource};
-use crate::write::{Problem, assemble, compile_document};
 use arc_swap::ArcSwap;
 use flagstone_core::{Engine, EngineHandle};
 
