@@ -140,6 +140,10 @@ pub struct DifferenceTest {
     pub dof: Option<f64>,
     /// The p-value, with its logarithm for when it underflows.
     pub p_value: Tail,
+    /// Why the interval is undefined although the test is not: the pooled χ² test has a
+    /// p-value where the unpooled standard error of the interval is 0 (one unit per arm, or
+    /// proportions of 0 and 1). `None` when the interval is defined.
+    pub interval_undefined: Option<UndefinedReason>,
     /// Signed statistic on the normal/t scale, for the one-sided mirror bound.
     signed: f64,
 }
@@ -176,11 +180,19 @@ impl DifferenceTest {
         let var_c = control.variance_of_mean();
         let var_t = treatment.variance_of_mean();
         let std_err = (var_c + var_t).sqrt();
-        if std_err.is_nan() || std_err <= 0.0 || !std_err.is_finite() {
-            return Err(UndefinedReason::ZeroStandardError);
-        }
         let difference = treatment.mean - control.mean;
         let null_difference = spec.null_relative_shift * control.mean.abs();
+        let pooled_null = spec.method == Method::ChiSquared && null_difference == 0.0;
+        let interval_undefined = if std_err.is_nan() || std_err <= 0.0 || !std_err.is_finite() {
+            // Only the pooled test has a variance of its own, defined under H0 whenever the
+            // pooled proportion is strictly between 0 and 1.
+            if !pooled_null {
+                return Err(UndefinedReason::ZeroStandardError);
+            }
+            Some(UndefinedReason::ZeroStandardError)
+        } else {
+            None
+        };
         let (signed, dof) = match spec.method {
             Method::ZTest | Method::Bayesian => ((difference - null_difference) / std_err, None),
             Method::TTest => {
@@ -201,7 +213,7 @@ impl DifferenceTest {
                 } else {
                     std_err
                 };
-                if se.is_nan() || se <= 0.0 {
+                if se.is_nan() || se <= 0.0 || !se.is_finite() {
                     return Err(UndefinedReason::ZeroStandardError);
                 }
                 ((difference - null_difference) / se, Some(1.0))
@@ -221,11 +233,12 @@ impl DifferenceTest {
             treatment: *treatment,
             spec: *spec,
             difference,
-            std_err,
+            std_err: if interval_undefined.is_some() { 0.0 } else { std_err },
             null_difference,
             statistic,
             dof,
             p_value,
+            interval_undefined,
             signed,
         })
     }
@@ -309,7 +322,8 @@ fn half_width(critical: f64, std_err: f64) -> f64 {
 /// Both steps at once.
 ///
 /// # Errors
-/// As [`DifferenceTest::new`].
+/// As [`DifferenceTest::new`], and [`DifferenceTest::interval_undefined`] when the test is
+/// defined but its interval is not.
 ///
 /// # Examples
 /// ```
@@ -329,7 +343,11 @@ pub fn compare(
     alpha: f64,
     relative_ci: RelativeCi,
 ) -> Result<Comparison, UndefinedReason> {
-    Ok(DifferenceTest::new(control, treatment, spec)?.at_alpha(alpha, relative_ci))
+    let test = DifferenceTest::new(control, treatment, spec)?;
+    match test.interval_undefined {
+        Some(reason) => Err(reason),
+        None => Ok(test.at_alpha(alpha, relative_ci)),
+    }
 }
 
 #[cfg(test)]

@@ -190,6 +190,15 @@ fn fill_from_test(
     look: Look<'_>,
     bounds_cache: &mut BoundsCache,
 ) -> Result<(), StatsError> {
+    if let Some(reason) = test.interval_undefined {
+        // The pooled test has a p-value, but no interval, so no status, can be built on it.
+        row.statistic = finite(test.statistic);
+        row.dof = test.dof.and_then(finite);
+        row.p_value = finite(test.p_value.p);
+        row.log10_p_value = finite(test.p_value.log10_p());
+        row.undefined_reason = Some(reason.to_string());
+        return Ok(());
+    }
     let relative_ci = analysis.req.relative_ci;
     let (c, p_value): (Comparison, Tail) = match look.plan {
         None => (test.at_alpha(alpha, relative_ci), test.p_value),
@@ -373,6 +382,39 @@ mod tests {
             serde_json::Value::Null
         );
         assert_eq!(out["results"][0]["result"]["status"]["metricType"], "METRIC_TYPE_GUARDRAIL");
+    }
+
+    #[test]
+    fn pooled_chi_squared_is_defined_with_one_unit_per_arm() {
+        // Pearson's χ² on the 2×2 table [[0, 1], [1, 0]] by hand:
+        // χ² = N(ad − bc)²/(r₁r₂c₁c₂) = 2·(0·0 − 1·1)²/(1·1·1·1) = 2, one degree of freedom,
+        // p = P(χ²₁ ≥ 2) = erfc(1) = 0.157_299_207_050_285_13 (mpmath 1.3, erfc(1)).
+        let out = check(
+            r#""method": "chi-squared","#,
+            &["c", "t"],
+            &[binary_metric("m", "", &[("c", 1, 0), ("t", 1, 1)])],
+        );
+        let cmp = &out["results"][0]["comparisons"][0];
+        let chi2 = cmp["statistic"].as_f64().unwrap();
+        let p = cmp["pValue"].as_f64().unwrap();
+        assert!((chi2 - 2.0).abs() < 1e-15, "{chi2}");
+        // The normal tail gives 0.157_299_207_057_285_1 here, 4.5e-11 relative off, so 1e-10.
+        assert!((p - 0.157_299_207_050_285_1).abs() < 1e-10 * p, "{p}");
+        assert_eq!(cmp["dof"], 1.0);
+        // The unpooled interval has no variance: undefined, so never significant.
+        assert_eq!(cmp["status"], "METRIC_RESULT_STATUS_UNDEFINED");
+        assert_eq!(cmp["absolute"]["ciLower"], serde_json::Value::Null);
+        assert!(cmp["undefinedReason"].as_str().is_some_and(|r| r.contains("standard error")));
+        // Degenerate pooled proportions (0 of 1 in both arms) stay undefined, without a p-value.
+        let out = check(
+            r#""method": "chi-squared","#,
+            &["c", "t"],
+            &[binary_metric("m", "", &[("c", 1, 0), ("t", 1, 0)])],
+        );
+        assert_eq!(out["results"][0]["comparisons"][0]["pValue"], serde_json::Value::Null);
+        // The unpooled z-test is undefined there.
+        let out = check("", &["c", "t"], &[binary_metric("m", "", &[("c", 1, 0), ("t", 1, 1)])]);
+        assert_eq!(out["results"][0]["comparisons"][0]["pValue"], serde_json::Value::Null);
     }
 
     #[test]
