@@ -152,8 +152,13 @@ struct Parts<'a> {
 /// One pass over the bytes, with no intermediate splits: the engine parses a
 /// context's version string for every version criterion it evaluates, so
 /// this is on the evaluation path.
+#[inline]
 fn parts(text: &str) -> Option<Parts<'_>> {
-    let text = text.strip_prefix(['v', 'V']).unwrap_or(text);
+    // A byte test, not `strip_prefix(['v', 'V'])`, whose char searcher is a call per parse.
+    let text = match text.as_bytes().first() {
+        Some(b'v' | b'V') => text.get(1..)?,
+        _ => text,
+    };
     let bytes = text.as_bytes();
     let mut at = 0;
     let major = number(bytes, &mut at)?;
@@ -230,12 +235,16 @@ pub struct VersionRef<'a> {
 
 impl<'a> VersionRef<'a> {
     /// Parses `text` exactly as [`Version::parse`] does; `None` when it would fail.
+    ///
+    /// Inline, so the engine's version criteria parse without a call into this crate.
+    #[inline]
     pub fn parse(text: &'a str) -> Option<VersionRef<'a>> {
         let p = parts(text)?;
         Some(VersionRef { major: p.major, minor: p.minor, patch: p.patch, pre: p.pre })
     }
 
     /// SemVer 2.0.0 precedence against a parsed version (build metadata ignored).
+    #[inline]
     pub fn cmp_precedence(&self, other: &Version) -> Ordering {
         (self.major, self.minor, self.patch)
             .cmp(&(other.0.major, other.0.minor, other.0.patch))
