@@ -5,7 +5,6 @@
 //! [`InputError`]s name the file (or argument), the line for JSON lines, and the JSON
 //! path of the problem: `events.jsonl:3: value: invalid type: string "x", expected f64 ...`.
 
-use crate::exit::bad_input;
 use flagstone_model::{Config, ParseError, parse_config};
 use serde::de::DeserializeOwned;
 use std::borrow::Cow;
@@ -13,6 +12,26 @@ use std::fmt;
 use std::io::{BufRead, BufReader, Read};
 use std::marker::PhantomData;
 use std::path::{Path, PathBuf};
+
+/// Marks an error as caused by the user's input (exit code 2).
+///
+/// Wrap the message that names the file, the place and what was expected:
+/// `return Err(bad_input(format!("{path}: ...")))`.
+#[derive(Debug)]
+pub struct BadInput(pub String);
+
+impl fmt::Display for BadInput {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
+impl std::error::Error for BadInput {}
+
+/// Builds an [`anyhow::Error`] that exits with code 2.
+pub fn bad_input(message: impl Into<String>) -> anyhow::Error {
+    anyhow::Error::new(BadInput(message.into()))
+}
 
 /// The longest JSON-lines line accepted, in bytes, its line break included (16 MiB).
 pub const MAX_LINE_BYTES: usize = 16 * 1024 * 1024;
