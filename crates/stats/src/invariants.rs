@@ -153,6 +153,7 @@ mod tests {
         (2.0..1e7_f64, 0.0..1.0_f64, 0.0..1.0_f64).prop_map(|(n, p, v)| ArmSummary {
             n: n.floor(),
             mean: p,
+            mean_lo: 0.0,
             unit_variance: v * 0.25,
         })
     }

@@ -90,6 +90,24 @@ impl CompensatedSum {
     }
 }
 
+/// `sum / n` as a double-double pair `(hi, lo)`: `hi` is the rounded quotient and `lo` the
+/// rounded rest, so that the difference of two nearly equal means keeps its digits.
+pub(crate) fn quotient(sum: &CompensatedSum, n: f64) -> (f64, f64) {
+    if n <= 0.0 {
+        return (0.0, 0.0);
+    }
+    let hi = sum.hi() / n;
+    // Exact residual of the division (fused multiply-add) plus the low part of the sum.
+    let residual = (-hi).mul_add(n, sum.hi()) + sum.lo();
+    let lo = residual / n;
+    if hi.is_finite() && lo.is_finite() { (hi, lo) } else { (sum.value() / n, 0.0) }
+}
+
+/// `a + b` as a double-double pair `(s, e)` (TwoSum), for callers outside this module.
+pub(crate) fn sum_pair(a: f64, b: f64) -> (f64, f64) {
+    two_sum(a, b)
+}
+
 /// `Σab − (Σa)(Σb)/n` with the product and the division carried in extra precision.
 ///
 /// The subtraction of two nearly equal large numbers is where the naive formula loses its

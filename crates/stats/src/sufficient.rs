@@ -6,7 +6,7 @@
 //! 1.2e4 and standard deviation 0.5 over 1.2e6 units keeps its digits.
 
 use crate::error::{StatsError, UndefinedReason};
-use crate::numeric::{CompensatedSum, centered_cross};
+use crate::numeric::{CompensatedSum, centered_cross, quotient, sum_pair};
 
 fn check_finite(path: &str, value: f64) -> Result<(), StatsError> {
     if value.is_finite() {
@@ -305,6 +305,10 @@ pub struct ArmSummary {
     pub n: f64,
     /// The arm's estimate: a proportion, a mean or a ratio.
     pub mean: f64,
+    /// The low part of the estimate: `mean + mean_lo` is its double-double value, so that the
+    /// difference of two large, nearly equal means loses no digits; 0 where the estimate is
+    /// not carried in extra precision (ratios).
+    pub mean_lo: f64,
     /// Per-unit variance; `unit_variance / n` is the squared standard error of `mean`.
     pub unit_variance: f64,
 }
@@ -319,8 +323,8 @@ impl ArmSummary {
             return Err(UndefinedReason::NoUnits);
         }
         let n = stats.n as f64;
-        let p = stats.successes as f64 / n;
-        Ok(ArmSummary { n, mean: p, unit_variance: p * (1.0 - p) })
+        let (p, p_lo) = quotient(&CompensatedSum::new(stats.successes as f64), n);
+        Ok(ArmSummary { n, mean: p, mean_lo: p_lo, unit_variance: p * (1.0 - p) })
     }
 
     /// Mean metric: sample mean and unbiased sample variance.
@@ -333,9 +337,11 @@ impl ArmSummary {
             1 => Err(UndefinedReason::TooFewUnits),
             _ => {
                 let n = stats.n as f64;
+                let (mean, mean_lo) = quotient(&stats.moments.sum, n);
                 Ok(ArmSummary {
                     n,
-                    mean: stats.moments.sum() / n,
+                    mean,
+                    mean_lo,
                     unit_variance: stats.moments.centered(n) / (n - 1.0),
                 })
             }
@@ -369,7 +375,7 @@ impl ArmSummary {
                 / (n - 1.0);
         let unit_variance =
             ((var_x - 2.0 * ratio * cov_xy + ratio * ratio * var_y) / (mean_y * mean_y)).max(0.0);
-        Ok(ArmSummary { n, mean: ratio, unit_variance })
+        Ok(ArmSummary { n, mean: ratio, mean_lo: 0.0, unit_variance })
     }
 
     /// Squared standard error of the mean estimate.
@@ -449,10 +455,15 @@ pub fn cuped(arms: &[CupedArm]) -> CupedSummaries {
                 _ => {}
             }
             let n = arm.n as f64;
-            let mean_y = arm.metric.sum() / n;
+            let (mean_y, mean_y_lo) = quotient(&arm.metric.sum, n);
             let s_yy = arm.metric.centered(n);
             let Some(theta) = theta else {
-                return Ok(ArmSummary { n, mean: mean_y, unit_variance: s_yy / (n - 1.0) });
+                return Ok(ArmSummary {
+                    n,
+                    mean: mean_y,
+                    mean_lo: mean_y_lo,
+                    unit_variance: s_yy / (n - 1.0),
+                });
             };
             let mean_c = arm.covariate.sum() / n;
             let s_cc = arm.covariate.moments.centered(n);
@@ -463,9 +474,11 @@ pub fn cuped(arms: &[CupedArm]) -> CupedSummaries {
                 &arm.covariate.cross_products,
             );
             let adjusted = (s_yy - 2.0 * theta * s_cy + theta * theta * s_cc).max(0.0);
+            let (mean, mean_err) = sum_pair(mean_y, -(theta * (mean_c - grand_c)));
             Ok(ArmSummary {
                 n,
-                mean: mean_y - theta * (mean_c - grand_c),
+                mean,
+                mean_lo: Some(mean_err + mean_y_lo).filter(|lo| lo.is_finite()).unwrap_or(0.0),
                 unit_variance: adjusted / (n - 1.0),
             })
         })
