@@ -60,6 +60,7 @@ pub(crate) fn router(app: AppState) -> Router {
         .merge(ofrep::routes())
         .merge(ingest::routes())
         .merge(dialects::native::routes(app.read_only))
+        .merge(dialects::cloudbees::routes(app.read_only))
         .layer(TimeoutLayer::with_status_code(StatusCode::SERVICE_UNAVAILABLE, timeout));
     let long = sync::routes()
         .layer(TimeoutLayer::with_status_code(StatusCode::SERVICE_UNAVAILABLE, sync_timeout));

@@ -1,4 +1,5 @@
 //! Control-plane dialects: routes, request and response shapes, error
 //! rendering. Every mutation ends in `Namespace::write`.
 
+pub mod cloudbees;
 pub mod native;

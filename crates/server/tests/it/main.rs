@@ -11,6 +11,7 @@
 
 mod agreement;
 mod auth;
+mod cloudbees;
 mod concurrency;
 mod durability;
 mod edge;
