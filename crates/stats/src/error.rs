@@ -72,6 +72,8 @@ pub enum UndefinedReason {
     /// A posterior is too extreme (counts near 2^64, sums near 1e308) for its interval to be
     /// resolved in `f64`.
     Unresolved,
+    /// Fewer than two variants have a positive expected share, so there is no ratio to test.
+    SingleVariant,
 }
 
 impl UndefinedReason {
@@ -92,6 +94,9 @@ impl UndefinedReason {
                 "requested power is unreachable at this sample size"
             }
             UndefinedReason::Unresolved => "the posterior is too extreme to resolve in f64",
+            UndefinedReason::SingleVariant => {
+                "fewer than two variants have a positive expected share"
+            }
         }
     }
 }

@@ -51,7 +51,7 @@ pub use result::{
 use crate::error::{StatsError, UndefinedReason};
 use crate::frequentist::Method;
 use crate::numeric::finite;
-use crate::srm;
+use crate::srm::{self, SrmCheck};
 use crate::sufficient::{ArmSummary, CupedArm, cuped};
 
 use sequential::{SequentialPlan, metric_looks, sequential_plan};
@@ -137,20 +137,33 @@ fn srm_check(
         })
         .collect();
     let shares: Vec<f64> = req.variants.iter().map(|v| v.expected_share).collect();
-    let srm = match srm::srm(&observed, &shares).map_err(|e| e.at("variants"))? {
-        Some(s) => SrmResult {
+    let srm = match srm::srm_allocation(&observed, &shares).map_err(|e| e.at("variants"))? {
+        SrmCheck::Tested(s) => SrmResult {
             chi2: finite(s.chi2),
             df: Some(s.df),
             p_value: finite(s.p_value),
             mismatch: s.mismatch,
             undefined_reason: None,
+            mismatch_reason: None,
         },
-        None => SrmResult {
+        SrmCheck::UnitsInZeroShare { variant_idx, units, df } => SrmResult {
+            chi2: None,
+            df: Some(df),
+            p_value: Some(0.0),
+            mismatch: true,
+            undefined_reason: None,
+            mismatch_reason: Some(format!(
+                "variants[{variant_idx}] ({:?}) has {units} units but an expected share of 0",
+                req.variants.get(variant_idx).map_or("", |v| v.name.as_str())
+            )),
+        },
+        SrmCheck::Undefined(reason) => SrmResult {
             chi2: None,
             df: None,
             p_value: None,
             mismatch: false,
-            undefined_reason: Some(UndefinedReason::NoUnits.to_string()),
+            undefined_reason: Some(reason.to_string()),
+            mismatch_reason: None,
         },
     };
     if srm.mismatch {

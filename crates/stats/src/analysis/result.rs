@@ -17,9 +17,14 @@ pub struct SrmResult {
     pub p_value: Option<f64>,
     /// `pValue < 0.001`.
     pub mismatch: bool,
-    /// Why the check is undefined (no units).
+    /// Why the check is undefined (no units, or fewer than two variants with a positive
+    /// expected share).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub undefined_reason: Option<String>,
+    /// Why the allocation mismatches without a test: units in a variant whose expected share
+    /// is 0 (then `chi2` is `null` and `pValue` 0).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub mismatch_reason: Option<String>,
 }
 
 /// Estimate, standard error and interval; `null` ends are unbounded (one-sided) or undefined.

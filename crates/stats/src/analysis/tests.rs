@@ -79,3 +79,30 @@ fn wire_names_are_the_as_str_names() {
         wire(s, name, s.as_str());
     }
 }
+
+#[test]
+fn srm_leaves_out_an_empty_zero_share_variant() {
+    let run = |off_units: u64| {
+        let text = format!(
+            r#"{{"control": "c", "variants": [{{"name": "c", "expectedShare": 1}},
+              {{"name": "off", "expectedShare": 0, "units": {off_units}}}, {{"name": "t", "expectedShare": 1}}],
+              "metrics": [{}]}}"#,
+            binary_metric("m", "", &[("c", 5_100, 500), ("off", off_units, 0), ("t", 4_900, 500)])
+        );
+        let req: AnalysisRequest = serde_json::from_str(&text).unwrap();
+        serde_json::to_value(analyze(&req).unwrap()).unwrap()
+    };
+    // Pearson's χ² on the remaining two arms by hand: 2·100²/5 000 = 4 on 1 df,
+    // p = erfc(√2) = 0.045_500_263_896_358_41 (mpmath 1.3).
+    let out = run(0);
+    assert_eq!(out["srm"]["df"], 1);
+    assert!((out["srm"]["chi2"].as_f64().unwrap() - 4.0).abs() < 1e-12);
+    assert!((out["srm"]["pValue"].as_f64().unwrap() - 0.045_500_263_896_358_41).abs() < 1e-15);
+    assert_eq!(out["srm"]["mismatch"], false);
+    // Units in the variant that should have none are a mismatch at once, with the reason.
+    let out = run(3);
+    assert_eq!(out["srm"]["mismatch"], true);
+    assert_eq!(out["srm"]["pValue"], 0.0);
+    assert_eq!(out["srm"]["chi2"], serde_json::Value::Null);
+    assert!(out["srm"]["mismatchReason"].as_str().is_some_and(|r| r.contains("variants[1]")));
+}

@@ -163,7 +163,9 @@ fn validate_levels(req: &AnalysisRequest) -> Result<(), StatsError> {
     Ok(())
 }
 
-/// At least two variants with distinct names and positive weights; gives the control's index.
+/// At least two variants with distinct names and non-negative weights; gives the control's
+/// index. A weight of 0 is a variant that gets no traffic (§3.2.5 leaves it out of the SRM
+/// test).
 fn validate_variants(req: &AnalysisRequest) -> Result<usize, StatsError> {
     if req.variants.len() < 2 {
         return Err(StatsError::invalid(
@@ -178,10 +180,10 @@ fn validate_variants(req: &AnalysisRequest) -> Result<usize, StatsError> {
                 format!("duplicate variant {:?}", v.name),
             ));
         }
-        if !(v.expected_share > 0.0 && v.expected_share.is_finite()) {
+        if !(v.expected_share >= 0.0 && v.expected_share.is_finite()) {
             return Err(StatsError::invalid(
                 format!("variants[{i}].expectedShare"),
-                format!("expected a positive weight, got {}", v.expected_share),
+                format!("expected a non-negative weight, got {}", v.expected_share),
             ));
         }
     }
