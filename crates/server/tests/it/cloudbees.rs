@@ -404,3 +404,35 @@ async fn scopes_namespaces_and_rate_limits() {
     assert_eq!(second.status(), StatusCode::TOO_MANY_REQUESTS);
     assert!(second.headers().contains_key("retry-after"));
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn an_edge_replica_refuses_writes() {
+    let upstream = TestServer::start().await;
+    put(&upstream, CREATE_BODY).await;
+    let follow = flagstone_server::Upstream {
+        url: upstream.base.clone(),
+        token: None,
+        namespaces: vec![flagstone_server::NamespaceName::parse(NAMESPACE).unwrap()],
+        wait: std::time::Duration::from_secs(2),
+    };
+    let edge =
+        TestServer::with(Options { import: false, upstream: Some(follow), ..Options::default() })
+            .await;
+    let one = format!("{APP}/acmeFlagControl");
+    assert_eq!(put(&edge, CREATE_BODY).await.0, StatusCode::METHOD_NOT_ALLOWED);
+    let body = r#"[{"op": "replace", "path": "/value", "value": true}]"#;
+    assert_eq!(patch(&edge, "acmeFlagControl", body).await.0, StatusCode::METHOD_NOT_ALLOWED);
+    let deleted = send(&edge, reqwest::Method::DELETE, &one, None).await.0;
+    assert_eq!(deleted, StatusCode::METHOD_NOT_ALLOWED);
+    // Reads serve what the replica has followed.
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(30);
+    loop {
+        let (status, got) = get(&edge, &one).await;
+        if status == StatusCode::OK {
+            assert_eq!(got["flag"], "acmeFlagControl");
+            break;
+        }
+        assert!(std::time::Instant::now() < deadline, "the edge did not follow: {status} {got}");
+        tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+    }
+}
