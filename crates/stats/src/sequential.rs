@@ -71,6 +71,10 @@
 //! of two means `n` counts the units of both arms (the estimator is a mean over all units of
 //! inverse-probability-weighted outcomes), and the standard error is the usual unpooled one.
 
+mod futility;
+
+pub use futility::{FutilityBounds, FutilityDesign, futility_bounds};
+
 use statrs::function::erf::erfc;
 
 use crate::error::StatsError;
