@@ -84,6 +84,92 @@ pub fn adjusted_alphas(
     }
 }
 
+/// Adjusted alpha per comparison for sequential tests, which have no fixed-horizon p-value
+/// to rank: `rejects(i, level)` says whether comparison `i` crosses its sequential bound
+/// built at `level` (bounds fall as the level rises, so this is monotone in `level`).
+///
+/// - Holm is the graphical step-down of Maurer & Bretz (2013, "Multiple testing in group
+///   sequential trials using graphical approaches", *Statistics in Biopharmaceutical
+///   Research* 5(4)) with equal weights: start every comparison at `α/m`; whenever one
+///   crosses at its level, reject it and pass its alpha on equally, so the others are
+///   re-tested at `α/(m − r)` with `r` rejected; a rejected comparison keeps the level it was
+///   rejected at, and the rest get the last level. Among several that cross at one level, the
+///   smallest `ln_p_values` goes first, so with one look this is Holm's procedure exactly.
+/// - Benjamini–Hochberg is the step-up on the same crossings: with `k` the largest count such
+///   that at least `k` comparisons cross at `kα/m`, every comparison is at `max(k, 1)·α/m`;
+///   with one look this is the procedure of Benjamini & Hochberg (1995).
+/// - Bonferroni and none are as in [`adjusted_alphas`].
+///
+/// Undefined comparisons (`None` in `ln_p_values`) count in `m` and never cross.
+///
+/// # Errors
+/// The first error of `rejects`.
+pub fn sequential_adjusted_alphas<E>(
+    correction: Correction,
+    alpha: f64,
+    ln_p_values: &[Option<f64>],
+    mut rejects: impl FnMut(usize, f64) -> Result<bool, E>,
+) -> Result<Vec<f64>, E> {
+    let m = ln_p_values.len();
+    if m == 0 {
+        return Ok(Vec::new());
+    }
+    let mf = m as f64;
+    let defined = |i: usize| ln_p_values.get(i).copied().flatten();
+    match correction {
+        Correction::None | Correction::Bonferroni => {
+            Ok(adjusted_alphas(correction, alpha, ln_p_values))
+        }
+        Correction::Holm => {
+            let mut out = vec![alpha / mf; m];
+            let mut rejected = vec![false; m];
+            for r in 0..m {
+                let level = alpha / (mf - r as f64);
+                let mut first: Option<(usize, f64)> = None;
+                for i in 0..m {
+                    let Some(ln_p) = defined(i) else { continue };
+                    if rejected.get(i).copied().unwrap_or(true) || !rejects(i, level)? {
+                        continue;
+                    }
+                    if first.is_none_or(|(_, best)| ln_p < best) {
+                        first = Some((i, ln_p));
+                    }
+                }
+                match first {
+                    Some((i, _)) => {
+                        if let (Some(flag), Some(slot)) = (rejected.get_mut(i), out.get_mut(i)) {
+                            *flag = true;
+                            *slot = level;
+                        }
+                    }
+                    None => {
+                        for (slot, _) in out.iter_mut().zip(&rejected).filter(|(_, r)| !**r) {
+                            *slot = level;
+                        }
+                        break;
+                    }
+                }
+            }
+            Ok(out)
+        }
+        Correction::BenjaminiHochberg => {
+            for k in (1..=m).rev() {
+                let level = k as f64 * alpha / mf;
+                let mut crossing = 0_usize;
+                for i in 0..m {
+                    if defined(i).is_some() && rejects(i, level)? {
+                        crossing += 1;
+                    }
+                }
+                if crossing >= k {
+                    return Ok(vec![level; m]);
+                }
+            }
+            Ok(vec![alpha / mf; m])
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -132,5 +218,58 @@ mod tests {
         let out = adjusted_alphas(Correction::Holm, 0.05, &[None, Some(0.001_f64.ln())]);
         assert_eq!(out[1], 0.025);
         assert_eq!(out[0], 0.05);
+    }
+
+    /// With one look, crossing the bound at `level` is `p ≤ level`.
+    fn one_look(ps: &[f64], correction: Correction) -> Vec<f64> {
+        let crosses = |i: usize, level: f64| Ok::<_, ()>(ps[i] <= level);
+        sequential_adjusted_alphas(correction, 0.05, &ln(ps), crosses).unwrap()
+    }
+
+    #[test]
+    fn sequential_corrections_at_one_look_are_the_fixed_ones() {
+        // The worked examples above (Holm 1979; Benjamini & Hochberg 1995) and the 15
+        // p-values of Benjamini & Hochberg (1995) §3.2, where Holm rejects 3 and BH 4.
+        let bh_1995 = [
+            0.0001, 0.0004, 0.0019, 0.0095, 0.0201, 0.0278, 0.0298, 0.0344, 0.0459, 0.3240, 0.4262,
+            0.5719, 0.6528, 0.7590, 1.0,
+        ];
+        for ps in
+            [&[0.01, 0.04, 0.03, 0.005][..], &[0.042, 0.001, 0.06, 0.008, 0.039, 0.041], &bh_1995]
+        {
+            for c in [Correction::Holm, Correction::BenjaminiHochberg, Correction::Bonferroni] {
+                assert_eq!(one_look(ps, c), adjusted_alphas(c, 0.05, &ln(ps)), "{c:?} {ps:?}");
+            }
+        }
+        let holm = one_look(&bh_1995, Correction::Holm);
+        let rejected = bh_1995.iter().zip(&holm).filter(|(p, a)| p <= a).count();
+        assert_eq!(rejected, 3);
+        let bh = one_look(&bh_1995, Correction::BenjaminiHochberg);
+        assert_eq!(bh_1995.iter().zip(&bh).filter(|(p, a)| p <= a).count(), 4);
+    }
+
+    #[test]
+    fn sequential_holm_recycles_alpha_through_the_bounds() {
+        use crate::frequentist::Sides;
+        use crate::sequential::{GroupSequentialDesign, Spending, efficacy_bounds};
+        // Two comparisons at the second of two looks (t = 0.5, 1), O'Brien–Fleming, two-sided.
+        // z = 2.3 crosses the final bound at α/2 = 0.025 (2.2414 fixed; 2.2457 with the
+        // look at 0.5), so the other, z = 2.0, is re-tested at the full 0.05 (bound 1.9686,
+        // the rpact value cited in `sequential`'s tests) and crosses too.
+        let z = [2.0, 2.3];
+        let crosses = |i: usize, level: f64| {
+            let design = GroupSequentialDesign {
+                alpha: level,
+                sides: Sides::TwoSided,
+                spending: Spending::OBrienFleming,
+            };
+            let bounds = efficacy_bounds(&[0.5, 1.0], &design)?;
+            Ok::<_, crate::StatsError>(z[i] >= bounds.z_bounds[1])
+        };
+        let ln_p = [Some(0.0455_f64.ln()), Some(0.0214_f64.ln())];
+        let out = sequential_adjusted_alphas(Correction::Holm, 0.05, &ln_p, crosses).unwrap();
+        assert_eq!(out, vec![0.05, 0.025]);
+        // Bonferroni would leave z = 2.0 at 0.025, below its bound.
+        assert!(!crosses(0, 0.025).unwrap());
     }
 }
