@@ -6,7 +6,9 @@ use flagstone_stats::analysis::{AnalysisRequest, analyze};
 use flagstone_stats::bayes::{
     BetaPosterior, BetaPrior, compare_binary, relative_difference_interval,
 };
-use flagstone_stats::sequential::{GroupSequentialDesign, Spending, efficacy_bounds};
+use flagstone_stats::sequential::{
+    FutilityDesign, GroupSequentialDesign, Spending, efficacy_bounds, futility_bounds,
+};
 use flagstone_stats::{ArmSummary, BinaryStats, MeanStats, Method, RelativeCi, TestSpec, compare};
 use std::hint::black_box;
 
@@ -127,6 +129,19 @@ fn bench_sequential(c: &mut Criterion) {
     let obf = GroupSequentialDesign { spending: Spending::OBrienFleming, ..power };
     group.bench_function("gst_bounds_30_obf", |b| {
         b.iter(|| efficacy_bounds(black_box(&fractions), black_box(&obf)))
+    });
+    // Non-binding futility bounds for 5 equal looks, beta 0.2 spent O'Brien–Fleming-like,
+    // against one-sided O'Brien–Fleming efficacy bounds.
+    let five: Vec<f64> = (1..=5).map(|k| f64::from(k) / 5.0).collect();
+    let one_sided =
+        GroupSequentialDesign { alpha: 0.025, sides: flagstone_stats::Sides::Greater, ..obf };
+    let upper = match efficacy_bounds(&five, &one_sided) {
+        Ok(bounds) => bounds.z_bounds,
+        Err(e) => unreachable!("the bench design is valid: {e}"),
+    };
+    let futility = FutilityDesign { beta: 0.2, spending: Spending::OBrienFleming, drift: 2.8 };
+    group.bench_function("futility_bounds_5_obf", |b| {
+        b.iter(|| futility_bounds(black_box(&five), black_box(&upper), black_box(&futility)))
     });
     group.finish();
 }
