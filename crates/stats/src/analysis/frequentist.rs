@@ -1,6 +1,6 @@
 //! The frequentist analysis: tests, corrections, intervals, statuses and power numbers.
 
-use crate::correction::adjusted_alphas;
+use crate::correction::{adjusted_alphas, sequential_adjusted_alphas};
 use crate::error::{StatsError, UndefinedReason};
 use crate::frequentist::{Comparison, DifferenceTest, Method, Sides, TestSpec};
 use crate::numeric::finite;
@@ -10,8 +10,8 @@ use crate::sufficient::ArmSummary;
 
 use super::request::Direction;
 use super::result::{
-    ComparisonResult, IntervalResult, MetricOutcome, MetricResult, MetricStatus, StatsSettings,
-    Status, TreatmentResult,
+    ComparisonResult, IntervalResult, MetricOutcome, MetricResult, MetricStatus,
+    SequentialDecision, StatsSettings, Status, TreatmentResult,
 };
 use super::sequential::{BoundsCache, SequentialPlan, sequential_bound};
 use super::validate::{ArmData, Metric};
@@ -34,14 +34,14 @@ pub(super) fn results(
     annotations: &mut Vec<String>,
 ) -> Result<Vec<MetricResult>, StatsError> {
     let (methods, pending) = run_tests(analysis, annotations);
-    let alphas = corrected_alphas(analysis, &pending);
+    let mut bounds_cache = BoundsCache::default();
+    let alphas = corrected_alphas(analysis, &pending, plan, looks, &mut bounds_cache)?;
     let mut results: Vec<MetricResult> = analysis
         .metrics
         .iter()
         .zip(&methods)
         .map(|(m, &method)| metric_result(analysis, m, plan, method))
         .collect();
-    let mut bounds_cache = BoundsCache::default();
     for (p, &alpha) in pending.iter().zip(&alphas) {
         let (Some(m), Some(out), Some(sums)) = (
             analysis.metrics.get(p.metric_idx),
@@ -116,12 +116,32 @@ fn metric_method(
 }
 
 /// Phase 2: the correction's adjusted alpha of every pending test, in order.
-fn corrected_alphas(analysis: &Analysis<'_>, pending: &[Pending]) -> Vec<f64> {
+///
+/// In a sequential analysis Holm and Benjamini–Hochberg step through the comparisons that
+/// cross their sequential bound at each level (alpha recycling,
+/// [`sequential_adjusted_alphas`]); Bonferroni and none are the same as at a fixed horizon.
+fn corrected_alphas(
+    analysis: &Analysis<'_>,
+    pending: &[Pending],
+    plan: Option<&SequentialPlan>,
+    looks: &[Option<Vec<f64>>],
+    cache: &mut BoundsCache,
+) -> Result<Vec<f64>, StatsError> {
     let ln_ps: Vec<Option<f64>> = pending
         .iter()
         .map(|p| p.test.as_ref().ok().map(|t| t.p_value.ln_p).filter(|l| !l.is_nan()))
         .collect();
-    adjusted_alphas(analysis.req.correction, analysis.req.alpha, &ln_ps)
+    let (correction, alpha) = (analysis.req.correction, analysis.req.alpha);
+    let Some(plan) = plan else { return Ok(adjusted_alphas(correction, alpha, &ln_ps)) };
+    sequential_adjusted_alphas(correction, alpha, &ln_ps, |i, level| {
+        let Some(p) = pending.get(i) else { return Ok(false) };
+        let (Ok(test), Some(m)) = (&p.test, analysis.metrics.get(p.metric_idx)) else {
+            return Ok(false);
+        };
+        let fractions = looks.get(p.metric_idx).and_then(Option::as_ref);
+        let bound = sequential_bound(plan, fractions, m, test, level, cache)?;
+        Ok(bound.result.decision == SequentialDecision::Reject)
+    })
 }
 
 /// A metric's result before its comparisons: settings, no comparisons yet, status undefined.

@@ -1,6 +1,5 @@
 //! Sequential testing inside `analyze`: group-sequential bounds and always-valid sequences.
 
-use crate::correction::Correction;
 use crate::error::StatsError;
 use crate::frequentist::{DifferenceTest, Method, Sides};
 use crate::numeric::finite;
@@ -27,12 +26,6 @@ pub(super) fn sequential_plan(req: &AnalysisRequest) -> Result<Option<Sequential
                 "sequential tests use the z statistic; expected \"z-test\", got {:?}",
                 req.method.as_str()
             ),
-        ));
-    }
-    if !matches!(req.correction, Correction::Bonferroni | Correction::None) {
-        return Err(StatsError::invalid(
-            "correction",
-            format!("sequential tests take bonferroni or none, got {:?}", req.correction.as_str()),
         ));
     }
     let plan = match spec {
@@ -263,6 +256,35 @@ mod tests {
         &out["results"][0]["comparisons"][0]
     }
 
+    /// Holm and Benjamini–Hochberg in sequential mode recycle alpha (Maurer & Bretz 2013):
+    /// `a` crosses its always-valid bound at α/2, so `b` is tested at α and crosses there,
+    /// where Bonferroni keeps it at α/2 and it goes on.
+    #[test]
+    fn sequential_holm_and_bh_recycle_alpha_of_a_rejected_comparison() {
+        let metric = binary_metric(
+            "m",
+            "",
+            &[("c", 10_000, 1000), ("a", 10_000, 1500), ("b", 10_000, 1140)],
+        );
+        let run = |correction: &str| {
+            let settings = format!(
+                r#""correction": "{correction}", "sequential": {{"kind": "always-valid"}},"#
+            );
+            let out = check(&settings, &["c", "a", "b"], std::slice::from_ref(&metric));
+            let cmps = out["results"][0]["comparisons"].as_array().unwrap().clone();
+            cmps.iter()
+                .map(|c| {
+                    let decision = c["sequential"]["decision"].as_str().unwrap().to_owned();
+                    (c["adjustedAlpha"].as_f64().unwrap(), decision)
+                })
+                .collect::<Vec<_>>()
+        };
+        let reject = |alpha: f64| (alpha, "REJECT".to_owned());
+        assert_eq!(run("bonferroni"), [reject(0.025), (0.025, "CONTINUE".to_owned())]);
+        assert_eq!(run("holm"), [reject(0.025), reject(0.05)]);
+        assert_eq!(run("benjamini-hochberg"), [reject(0.05), reject(0.05)]);
+    }
+
     #[test]
     fn group_sequential_uses_the_current_bound() {
         // 6,000 units now after looks at 2,000 and 4,000 of a planned 10,000: t = 0.2, 0.4, 0.6.
@@ -365,7 +387,6 @@ mod tests {
             gs(r#""method": "t-test","#, "")
                 .starts_with("method: sequential tests use the z statistic")
         );
-        assert!(gs(r#""correction": "holm","#, "").starts_with("correction:"));
         assert!(gs("", r#", "looks": [50, 50]"#).starts_with("sequential.looks[1]:"));
         assert!(
             gs("", r#", "looks": [300]"#)
