@@ -61,6 +61,8 @@ pub(crate) fn router(app: AppState) -> Router {
         .merge(ingest::routes())
         .merge(dialects::native::routes(app.read_only))
         .merge(dialects::cloudbees::routes(app.read_only))
+        .merge(dialects::confidence::routes(app.read_only))
+        .merge(dialects::launchdarkly::routes(app.read_only))
         .layer(TimeoutLayer::with_status_code(StatusCode::SERVICE_UNAVAILABLE, timeout));
     let long = sync::routes()
         .layer(TimeoutLayer::with_status_code(StatusCode::SERVICE_UNAVAILABLE, sync_timeout));

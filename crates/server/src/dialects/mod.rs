@@ -2,4 +2,6 @@
 //! rendering. Every mutation ends in `Namespace::write`.
 
 pub mod cloudbees;
+pub mod confidence;
+pub mod launchdarkly;
 pub mod native;
