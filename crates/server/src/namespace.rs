@@ -3,7 +3,7 @@
 use crate::document::{Problem, assemble, compile_document};
 use crate::events::{EventLog, ExposureLog};
 use crate::names::{Kind, NamespaceName};
-use crate::store::{Store, StoreError, StoredNamespace, StoredResource};
+use crate::store::{Store, StoreError, StoredNamespace, StoredRecord, StoredResource};
 use arc_swap::ArcSwap;
 use flagstone_core::{Engine, EngineHandle};
 
@@ -23,10 +23,39 @@ pub struct Published {
     allocation_salt: Option<String>,
     resources: Vec<Arc<StoredResource>>,
     index: HashMap<(Kind, String), usize>,
+    records: Records,
     config: Arc<Value>,
     config_text: Arc<str>,
     /// The engine compiled from the config.
     pub engine: Arc<Engine>,
+}
+
+/// A namespace's records with an index by collection and id.
+#[derive(Debug, Default)]
+pub(crate) struct Records {
+    /// In collection then position order.
+    all: Vec<Arc<StoredRecord>>,
+    index: HashMap<(String, String), usize>,
+}
+
+impl Records {
+    pub(crate) fn new(mut all: Vec<Arc<StoredRecord>>) -> Self {
+        all.sort_by(|a, b| (&a.collection, a.position).cmp(&(&b.collection, b.position)));
+        let index = all
+            .iter()
+            .enumerate()
+            .map(|(i, r)| ((r.collection.clone(), r.id.clone()), i))
+            .collect();
+        Records { all, index }
+    }
+
+    pub(crate) fn all(&self) -> &[Arc<StoredRecord>] {
+        &self.all
+    }
+
+    fn get(&self, collection: &str, id: &str) -> Option<&Arc<StoredRecord>> {
+        self.index.get(&(collection.to_owned(), id.to_owned())).and_then(|&i| self.all.get(i))
+    }
 }
 
 impl Published {
@@ -34,13 +63,23 @@ impl Published {
         revision: u64,
         allocation_salt: Option<String>,
         resources: Vec<Arc<StoredResource>>,
-        config: Arc<Value>,
-        config_text: Arc<str>,
+        records: Records,
+        config: (Arc<Value>, Arc<str>),
         engine: Arc<Engine>,
     ) -> Self {
         let index =
             resources.iter().enumerate().map(|(i, r)| ((r.kind, r.id.clone()), i)).collect();
-        Published { revision, allocation_salt, resources, index, config, config_text, engine }
+        let (config, config_text) = config;
+        Published {
+            revision,
+            allocation_salt,
+            resources,
+            index,
+            records,
+            config,
+            config_text,
+            engine,
+        }
     }
 
     /// The config document of a salt and resources in order.
@@ -61,6 +100,25 @@ impl Published {
         self.index.get(&(kind, id.to_owned())).and_then(|&i| self.resources.get(i))
     }
 
+    /// One record of a dialect's collection.
+    pub fn record(&self, collection: &str, id: &str) -> Option<&Arc<StoredRecord>> {
+        self.records.get(collection, id)
+    }
+
+    /// The records of one collection, in creation order.
+    pub fn records<'a>(
+        &'a self,
+        collection: &'a str,
+    ) -> impl Iterator<Item = &'a Arc<StoredRecord>> {
+        let all = self.records.all();
+        let start = all.partition_point(|r| r.collection.as_str() < collection);
+        all.get(start..).unwrap_or_default().iter().take_while(move |r| r.collection == collection)
+    }
+
+    pub(crate) fn all_records(&self) -> &[Arc<StoredRecord>] {
+        self.records.all()
+    }
+
     /// The allocation salt, when the config sets one.
     pub fn allocation_salt(&self) -> Option<&str> {
         self.allocation_salt.as_deref()
@@ -74,10 +132,6 @@ impl Published {
     /// The whole config document as JSON text.
     pub fn config_text(&self) -> &Arc<str> {
         &self.config_text
-    }
-
-    pub(crate) fn next_position(&self, kind: Kind) -> i64 {
-        self.resources.iter().filter(|r| r.kind == kind).map(|r| r.position + 1).max().unwrap_or(0)
     }
 }
 
@@ -147,8 +201,8 @@ impl Namespace {
             stored.revision,
             stored.allocation_salt,
             resources,
-            Arc::new(config),
-            text.into(),
+            Records::new(stored.records.into_iter().map(Arc::new).collect()),
+            (Arc::new(config), text.into()),
             engine.clone(),
         );
         // The handle serves the engine `Published` holds, not a copy.
@@ -290,6 +344,7 @@ impl Namespaces {
             revision: 0,
             allocation_salt: None,
             resources: Vec::new(),
+            records: Vec::new(),
         };
         let namespace = Arc::new(Namespace::load(stored, self.store.clone(), &self.dir)?);
         let mut map = HashMap::clone(&self.map.load());

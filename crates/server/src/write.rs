@@ -11,8 +11,10 @@
 pub use crate::document::{Compiled, Problem, compile_document};
 
 use crate::names::Kind;
+use crate::namespace::Records;
 use crate::namespace::{Namespace, Published};
-use crate::store::{Commit, HistoryEntry, Op, StoreError, StoredResource};
+use crate::store::{Commit, HistoryEntry, Op, StoreError, StoredRecord, StoredResource};
+use serde_json::Map;
 use serde_json::Value;
 use std::collections::HashMap;
 use std::sync::Arc;
@@ -75,6 +77,33 @@ pub enum Change {
         /// On the resource's entity tag.
         precondition: Precondition,
     },
+    /// Create or replace one record: a dialect's own document beside the
+    /// config (see [`StoredRecord`]).
+    PutRecord {
+        /// Its collection, named by the dialect: 1 to 64 of `a-z 0-9 . _ -`.
+        collection: String,
+        /// Its id: 1 to 256 characters, no `/`.
+        id: String,
+        /// The document.
+        document: Value,
+        /// On the record's entity tag.
+        precondition: Precondition,
+    },
+    /// Delete one record.
+    DeleteRecord {
+        /// Its collection.
+        collection: String,
+        /// Its id.
+        id: String,
+        /// On the record's entity tag.
+        precondition: Precondition,
+    },
+    /// Several resource and record changes, applied in order as one write:
+    /// one check of the resulting config, one transaction, one revision.
+    /// A dialect that keeps its own document beside the resources it
+    /// translates to writes both this way. Whole-config changes cannot be
+    /// part of a batch.
+    Batch(Vec<Change>),
     /// An edge replica takes the upstream's whole config at the upstream's revision.
     Replicate {
         /// The upstream's document.
@@ -102,9 +131,12 @@ pub struct Written {
     pub revision: u64,
     /// The validator's warnings.
     pub warnings: Vec<Problem>,
-    /// The resource written (absent for whole-config writes and deletes).
+    /// The resource written (absent for whole-config writes and deletes);
+    /// in a batch, the last one put.
     pub resource: Option<Arc<StoredResource>>,
-    /// Whether a resource write created it.
+    /// The record written; in a batch, the last one put.
+    pub record: Option<Arc<StoredRecord>>,
+    /// Whether the write created the resource (or, without one, the record) it answers with.
     pub created: bool,
 }
 
@@ -121,7 +153,7 @@ pub enum WriteError {
         /// The current entity tag, when the target exists.
         current: Option<String>,
     },
-    /// The resource to delete does not exist.
+    /// The resource or record to delete does not exist.
     #[error("no such resource")]
     NotFound,
     /// A replicated revision that is not newer than the one held.
@@ -164,11 +196,26 @@ impl Namespace {
         let now = jiff::Timestamp::now().to_string();
         let stamp = Stamp { revision, time: &now, actor: &actor.id };
         let plan = plan(&current, change, &stamp)?;
-        let config = Published::document(plan.allocation_salt.as_deref(), &plan.resources);
-        let text = config.to_string();
-        let compiled = compile_document(&text).map_err(|problems| {
-            WriteError::Invalid(problems.into_iter().map(|p| p.locate(&plan.resources)).collect())
-        })?;
+        // A write of records alone leaves the config and its engine as they are.
+        let (config, text, engine, warnings) = if plan.config_changed {
+            let config = Published::document(plan.allocation_salt.as_deref(), &plan.resources);
+            let text = config.to_string();
+            let compiled = compile_document(&text).map_err(|problems| {
+                WriteError::Invalid(
+                    problems.into_iter().map(|p| p.locate(&plan.resources)).collect(),
+                )
+            })?;
+            let warnings: Vec<Problem> =
+                compiled.warnings.into_iter().map(|p| p.locate(&plan.resources)).collect();
+            (Arc::new(config), Arc::<str>::from(text), Arc::new(compiled.engine), warnings)
+        } else {
+            (
+                current.config().clone(),
+                current.config_text().clone(),
+                current.engine.clone(),
+                vec![],
+            )
+        };
         let history = HistoryEntry {
             revision,
             time: now.clone(),
@@ -187,17 +234,21 @@ impl Namespace {
             ops: &plan.ops,
             history: &history,
         })?;
-        let engine = Arc::new(compiled.engine);
-        let warnings = compiled.warnings.into_iter().map(|p| p.locate(&plan.resources)).collect();
         self.publish(Published::new(
             revision,
             plan.allocation_salt,
             plan.resources,
-            Arc::new(config),
-            text.into(),
+            Records::new(plan.records),
+            (config, text),
             engine,
         ));
-        Ok(Written { revision, warnings, resource: plan.written, created: plan.created })
+        Ok(Written {
+            revision,
+            warnings,
+            resource: plan.written,
+            record: plan.record,
+            created: plan.created,
+        })
     }
 }
 
@@ -231,18 +282,67 @@ impl Stamp<'_> {
     }
 }
 
+impl Stamp<'_> {
+    fn record(
+        &self,
+        collection: &str,
+        id: &str,
+        position: i64,
+        document: Value,
+        old: Option<&StoredRecord>,
+    ) -> StoredRecord {
+        StoredRecord {
+            collection: collection.to_owned(),
+            id: id.to_owned(),
+            position,
+            document,
+            revision: self.revision,
+            etag: etag_of(self.revision),
+            create_time: old.map_or_else(|| self.time.to_owned(), |o| o.create_time.clone()),
+            update_time: self.time.to_owned(),
+            created_by: old.map_or_else(|| self.actor.to_owned(), |o| o.created_by.clone()),
+            updated_by: self.actor.to_owned(),
+        }
+    }
+}
+
 /// A change worked out against the current state, not yet checked.
 struct Plan {
     allocation_salt: Option<String>,
     resources: Vec<Arc<StoredResource>>,
+    records: Vec<Arc<StoredRecord>>,
+    /// Whether any resource changed, so the config must be checked and compiled.
+    config_changed: bool,
     ops: Vec<Op>,
     before: Option<Value>,
     after: Option<Value>,
     written: Option<Arc<StoredResource>>,
+    record: Option<Arc<StoredRecord>>,
+    created: bool,
+}
+
+/// What one resource or record change did, for the history.
+struct Step {
+    /// `rollouts/x`, or `records/{collection}/{id}`.
+    name: String,
+    before: Option<Value>,
+    after: Option<Value>,
     created: bool,
 }
 
 fn plan(current: &Published, change: Change, stamp: &Stamp<'_>) -> Result<Plan, WriteError> {
+    let mut plan = Plan {
+        allocation_salt: current.allocation_salt().map(str::to_owned),
+        resources: current.resources().to_vec(),
+        records: current.all_records().to_vec(),
+        config_changed: false,
+        ops: Vec::new(),
+        before: None,
+        after: None,
+        written: None,
+        record: None,
+        created: false,
+    };
     match change {
         Change::ReplaceConfig { document, precondition } => {
             if !precondition.holds(Some(&etag_of(current.revision))) {
@@ -250,58 +350,168 @@ fn plan(current: &Published, change: Change, stamp: &Stamp<'_>) -> Result<Plan, 
                     current: Some(etag_of(current.revision)),
                 });
             }
-            replace_all(current, document, stamp)
+            replace_all(&mut plan, current, document, stamp)?;
         }
-        Change::Replicate { document, .. } => replace_all(current, document, stamp),
+        Change::Replicate { document, .. } => replace_all(&mut plan, current, document, stamp)?,
+        Change::Batch(changes) => {
+            // The history keeps, per name, the document before the batch and after it.
+            let (mut before, mut after) = (Map::new(), Map::new());
+            let (mut created_resource, mut created_record) = (None, None);
+            for change in changes {
+                let is_record =
+                    matches!(change, Change::PutRecord { .. } | Change::DeleteRecord { .. });
+                let step = apply(&mut plan, change, stamp)?;
+                if step.after.is_some() {
+                    if is_record {
+                        created_record = Some(step.created);
+                    } else {
+                        created_resource = Some(step.created);
+                    }
+                }
+                if !before.contains_key(&step.name) {
+                    before.insert(step.name.clone(), step.before.unwrap_or(Value::Null));
+                }
+                after.insert(step.name, step.after.unwrap_or(Value::Null));
+            }
+            plan.created = created_resource.or(created_record).unwrap_or(false);
+            plan.before = Some(Value::Object(before));
+            plan.after = Some(Value::Object(after));
+        }
+        single => {
+            let step = apply(&mut plan, single, stamp)?;
+            plan.created = step.created;
+            plan.before = step.before;
+            plan.after = step.after;
+        }
+    }
+    Ok(plan)
+}
+
+/// Applies one resource or record change to the plan.
+fn apply(plan: &mut Plan, change: Change, stamp: &Stamp<'_>) -> Result<Step, WriteError> {
+    match change {
         Change::PutResource { kind, id, document, precondition } => {
-            let old = current.resource(kind, &id);
-            if !precondition.holds(old.map(|r| r.etag.as_str())) {
+            let slot = plan.resources.iter().position(|r| r.kind == kind && r.id == id);
+            let old = slot.and_then(|i| plan.resources.get(i)).cloned();
+            if !precondition.holds(old.as_ref().map(|r| r.etag.as_str())) {
                 return Err(WriteError::PreconditionFailed {
                     current: old.map(|r| r.etag.clone()),
                 });
             }
             let document = named(kind, &id, document)?;
-            let position = match old {
+            let position = match &old {
                 Some(old) => old.position,
-                None => current.next_position(kind),
+                None => {
+                    let same_kind = plan.resources.iter().filter(|r| r.kind == kind);
+                    same_kind.map(|r| r.position + 1).max().unwrap_or(0)
+                }
             };
-            let new = Arc::new(stamp.resource(kind, &id, position, document, old.map(|o| &**o)));
-            let mut resources = current.resources().to_vec();
-            match resources.iter_mut().find(|r| r.kind == kind && r.id == id) {
+            let new = Arc::new(stamp.resource(kind, &id, position, document, old.as_deref()));
+            match slot.and_then(|i| plan.resources.get_mut(i)) {
                 Some(slot) => *slot = new.clone(),
                 None => {
-                    resources.push(new.clone());
-                    resources.sort_by_key(|r| (r.kind, r.position));
+                    plan.resources.push(new.clone());
+                    plan.resources.sort_by_key(|r| (r.kind, r.position));
                 }
             }
-            Ok(Plan {
-                allocation_salt: current.allocation_salt().map(str::to_owned),
-                resources,
-                ops: vec![Op::Upsert(new.clone())],
+            plan.ops.push(Op::Upsert(new.clone()));
+            plan.config_changed = true;
+            plan.written = Some(new.clone());
+            Ok(Step {
+                name: format!("{}/{id}", kind.key()),
                 before: old.map(|o| o.document.clone()),
                 after: Some(new.document.clone()),
-                written: Some(new),
-                created: old.is_none(),
+                created: slot.is_none(),
             })
         }
         Change::DeleteResource { kind, id, precondition } => {
-            let old = current.resource(kind, &id).ok_or(WriteError::NotFound)?;
+            let slot = plan.resources.iter().position(|r| r.kind == kind && r.id == id);
+            let old =
+                slot.and_then(|i| plan.resources.get(i)).cloned().ok_or(WriteError::NotFound)?;
             if !precondition.holds(Some(&old.etag)) {
                 return Err(WriteError::PreconditionFailed { current: Some(old.etag.clone()) });
             }
-            let resources =
-                current.resources().iter().filter(|r| !(r.kind == kind && r.id == id)).cloned();
-            Ok(Plan {
-                allocation_salt: current.allocation_salt().map(str::to_owned),
-                resources: resources.collect(),
-                ops: vec![Op::Delete(kind, id)],
+            plan.resources.retain(|r| !(r.kind == kind && r.id == id));
+            plan.ops.push(Op::Delete(kind, id.clone()));
+            plan.config_changed = true;
+            Ok(Step {
+                name: format!("{}/{id}", kind.key()),
                 before: Some(old.document.clone()),
                 after: None,
-                written: None,
                 created: false,
             })
         }
+        Change::PutRecord { collection, id, document, precondition } => {
+            check_record_name(&collection, &id)?;
+            let slot = plan.records.iter().position(|r| r.collection == collection && r.id == id);
+            let old = slot.and_then(|i| plan.records.get(i)).cloned();
+            if !precondition.holds(old.as_ref().map(|r| r.etag.as_str())) {
+                return Err(WriteError::PreconditionFailed {
+                    current: old.map(|r| r.etag.clone()),
+                });
+            }
+            let position = match &old {
+                Some(old) => old.position,
+                None => {
+                    let same = plan.records.iter().filter(|r| r.collection == collection);
+                    same.map(|r| r.position + 1).max().unwrap_or(0)
+                }
+            };
+            let new = Arc::new(stamp.record(&collection, &id, position, document, old.as_deref()));
+            match slot.and_then(|i| plan.records.get_mut(i)) {
+                Some(slot) => *slot = new.clone(),
+                None => plan.records.push(new.clone()),
+            }
+            plan.ops.push(Op::UpsertRecord(new.clone()));
+            plan.record = Some(new.clone());
+            Ok(Step {
+                name: format!("records/{collection}/{id}"),
+                before: old.map(|o| o.document.clone()),
+                after: Some(new.document.clone()),
+                created: slot.is_none(),
+            })
+        }
+        Change::DeleteRecord { collection, id, precondition } => {
+            let slot = plan.records.iter().position(|r| r.collection == collection && r.id == id);
+            let old =
+                slot.and_then(|i| plan.records.get(i)).cloned().ok_or(WriteError::NotFound)?;
+            if !precondition.holds(Some(&old.etag)) {
+                return Err(WriteError::PreconditionFailed { current: Some(old.etag.clone()) });
+            }
+            plan.records.retain(|r| !(r.collection == collection && r.id == id));
+            plan.ops.push(Op::DeleteRecord(collection.clone(), id.clone()));
+            Ok(Step {
+                name: format!("records/{collection}/{id}"),
+                before: Some(old.document.clone()),
+                after: None,
+                created: false,
+            })
+        }
+        Change::ReplaceConfig { .. } | Change::Replicate { .. } | Change::Batch(_) => {
+            Err(WriteError::Invalid(vec![Problem::new(
+                ".",
+                "a batch holds resource and record changes only, not whole configs or batches",
+            )]))
+        }
     }
+}
+
+/// A record's collection is 1 to 64 of `a-z 0-9 . _ -`; its id 1 to 256 characters, no `/`.
+fn check_record_name(collection: &str, id: &str) -> Result<(), WriteError> {
+    let collection_ok = (1..=64).contains(&collection.len())
+        && collection.bytes().all(|b| matches!(b, b'a'..=b'z' | b'0'..=b'9' | b'.' | b'_' | b'-'));
+    let id_ok =
+        (1..=256).contains(&id.len()) && !id.contains('/') && !id.chars().any(char::is_control);
+    if collection_ok && id_ok {
+        return Ok(());
+    }
+    Err(WriteError::Invalid(vec![Problem::new(
+        ".",
+        format!(
+            "record {collection:?}/{id:?}: expected a collection of 1 to 64 of a-z 0-9 . _ - \
+             and an id of 1 to 256 characters without / or control characters"
+        ),
+    )]))
 }
 
 /// Fills in a resource's name field from the path, or checks that it agrees.
@@ -329,10 +539,11 @@ fn named(kind: Kind, id: &str, document: Value) -> Result<Value, WriteError> {
 /// Splits a whole config document into resources, keeping the metadata of
 /// every resource whose document did not change.
 fn replace_all(
+    plan: &mut Plan,
     current: &Published,
     document: Value,
     stamp: &Stamp<'_>,
-) -> Result<Plan, WriteError> {
+) -> Result<(), WriteError> {
     let Value::Object(fields) = document else {
         return Err(WriteError::Invalid(vec![Problem::new(".", "expected a config object")]));
     };
@@ -394,21 +605,116 @@ fn replace_all(
         return Err(WriteError::Invalid(problems));
     }
     resources.sort_by_key(|r| (r.kind, r.position));
-    let after = Published::document(allocation_salt.as_deref(), &resources);
-    Ok(Plan {
-        allocation_salt,
-        ops: vec![Op::ReplaceAll(resources.clone())],
-        resources,
-        before: Some(Value::clone(current.config())),
-        after: Some(after),
-        written: None,
-        created: false,
-    })
+    plan.after = Some(Published::document(allocation_salt.as_deref(), &resources));
+    plan.before = Some(Value::clone(current.config()));
+    plan.allocation_salt = allocation_salt;
+    plan.ops = vec![Op::ReplaceAll(resources.clone())];
+    plan.resources = resources;
+    plan.config_changed = true;
+    Ok(())
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::names::NamespaceName;
+    use crate::namespace::Namespaces;
+    use crate::store::Store;
+    use serde_json::json;
+
+    fn actor() -> Actor {
+        Actor { id: "tester".into(), method: "POST".into(), path: "/test".into() }
+    }
+
+    fn open(dir: &std::path::Path) -> Arc<Namespace> {
+        let store = Arc::new(Store::open(dir).unwrap());
+        let namespaces = Namespaces::open(store, dir).unwrap();
+        namespaces.get(&NamespaceName::default_namespace()).unwrap()
+    }
+
+    fn put_flag(id: &str, on: bool) -> Change {
+        let document = json!({"name": format!("flags/{id}"),
+            "variants": [{"name": format!("flags/{id}/variants/on"), "value": on}]});
+        Change::PutResource {
+            kind: Kind::Flags,
+            id: id.into(),
+            document,
+            precondition: Precondition::None,
+        }
+    }
+
+    fn put_record(id: &str, document: Value, precondition: Precondition) -> Change {
+        Change::PutRecord {
+            collection: "test.things".into(),
+            id: id.into(),
+            document,
+            precondition,
+        }
+    }
+
+    #[test]
+    fn a_batch_writes_resources_and_records_in_one_revision_or_not_at_all() {
+        let dir = tempfile::tempdir().unwrap();
+        let ns = open(dir.path());
+        let batch = Change::Batch(vec![
+            put_flag("x", true),
+            put_record("a", json!({"n": 1}), Precondition::IfNoneMatchAny),
+        ]);
+        let written = ns.write(batch, &actor()).unwrap();
+        assert_eq!(written.revision, 1);
+        assert!(written.created);
+        assert_eq!(written.record.as_ref().unwrap().etag, "\"1\"");
+        let published = ns.published();
+        assert_eq!(published.record("test.things", "a").unwrap().document, json!({"n": 1}));
+        assert!(published.resource(Kind::Flags, "x").is_some());
+
+        // A batch whose config does not validate stores neither part.
+        let mut broken = put_flag("y", true);
+        if let Change::PutResource { document, .. } = &mut broken {
+            document["variants"] = json!("not a list");
+        }
+        let batch =
+            Change::Batch(vec![broken, put_record("a", json!({"n": 2}), Precondition::None)]);
+        assert!(matches!(ns.write(batch, &actor()), Err(WriteError::Invalid(_))));
+        assert_eq!(ns.published().revision, 1);
+        assert_eq!(ns.published().record("test.things", "a").unwrap().document, json!({"n": 1}));
+
+        // Records alone move the revision but keep the engine.
+        let engine = ns.published().engine.clone();
+        let stale = Precondition::IfMatch(vec!["\"1\"".into()]);
+        ns.write(put_record("a", json!({"n": 3}), stale.clone()), &actor()).unwrap();
+        ns.write(put_record("b", json!({"n": 4}), Precondition::None), &actor()).unwrap();
+        let published = ns.published();
+        assert_eq!(published.revision, 3);
+        assert!(Arc::ptr_eq(&engine, &published.engine));
+        let ids: Vec<&str> = published.records("test.things").map(|r| r.id.as_str()).collect();
+        assert_eq!(ids, ["a", "b"]);
+        assert!(matches!(
+            ns.write(put_record("a", json!({}), stale), &actor()),
+            Err(WriteError::PreconditionFailed { current: Some(tag) }) if tag == "\"2\""
+        ));
+
+        // The history of a batch names each part, before and after.
+        let history = ns.store().history(ns.row(), 0, 10).unwrap();
+        assert_eq!(history[0].after.as_ref().unwrap()["records/test.things/a"], json!({"n": 1}));
+        assert_eq!(history[0].before.as_ref().unwrap()["flags/x"], Value::Null);
+
+        // Records survive a restart, and delete once.
+        drop(published);
+        drop(ns);
+        let ns = open(dir.path());
+        assert_eq!(ns.published().record("test.things", "a").unwrap().document, json!({"n": 3}));
+        let delete = || Change::DeleteRecord {
+            collection: "test.things".into(),
+            id: "a".into(),
+            precondition: Precondition::None,
+        };
+        ns.write(delete(), &actor()).unwrap();
+        assert!(ns.published().record("test.things", "a").is_none());
+        assert!(matches!(ns.write(delete(), &actor()), Err(WriteError::NotFound)));
+        let bad = put_record("a/b", json!({}), Precondition::None);
+        assert!(matches!(ns.write(bad, &actor()), Err(WriteError::Invalid(_))));
+    }
 
     #[test]
     fn preconditions() {

@@ -92,6 +92,34 @@ pub struct StoredResource {
     pub updated_by: String,
 }
 
+/// A dialect's own document, stored beside the config and never part of it:
+/// a Confidence instance with its bookkeeping, a LaunchDarkly experiment with
+/// its iterations. A record is written in the same transaction as the
+/// resources it translates to, so the two never disagree after a crash.
+#[derive(Clone, Debug, PartialEq)]
+pub struct StoredRecord {
+    /// Its collection, named by the dialect (`confidence.rollouts`).
+    pub collection: String,
+    /// Its id within the collection.
+    pub id: String,
+    /// Its place in the collection: creation order.
+    pub position: i64,
+    /// The document, as written.
+    pub document: Value,
+    /// The namespace revision that last wrote it.
+    pub revision: u64,
+    /// Its entity tag, quoted as sent in `ETag`.
+    pub etag: String,
+    /// RFC 3339.
+    pub create_time: String,
+    /// RFC 3339.
+    pub update_time: String,
+    /// Who created it.
+    pub created_by: String,
+    /// Who last wrote it.
+    pub updated_by: String,
+}
+
 /// One namespace as loaded at start.
 #[derive(Clone, Debug)]
 pub struct StoredNamespace {
@@ -105,6 +133,8 @@ pub struct StoredNamespace {
     pub allocation_salt: Option<String>,
     /// Its resources, in collection then position order.
     pub resources: Vec<StoredResource>,
+    /// Its records, in collection then position order.
+    pub records: Vec<StoredRecord>,
 }
 
 /// One entry of the append-only history.
@@ -134,8 +164,12 @@ pub enum Op {
     Upsert(Arc<StoredResource>),
     /// Delete one resource.
     Delete(Kind, String),
-    /// Replace every resource of the namespace.
+    /// Replace every resource of the namespace (records stay).
     ReplaceAll(Vec<Arc<StoredResource>>),
+    /// Insert or replace one record.
+    UpsertRecord(Arc<StoredRecord>),
+    /// Delete one record: its collection and id.
+    DeleteRecord(String, String),
 }
 
 /// One write: its row changes and its history entry, committed together.
@@ -240,6 +274,7 @@ impl Store {
                 revision: u64::try_from(revision).map_err(|e| self.corrupt(e))?,
                 allocation_salt,
                 resources: Vec::new(),
+                records: Vec::new(),
             });
         }
         drop(stmt);
@@ -258,6 +293,21 @@ impl Store {
             }
             namespace.resources.sort_by_key(|r| (r.kind, r.position));
         }
+        drop(stmt);
+        let mut stmt = conn
+            .prepare(
+                "SELECT collection, id, position, document, revision, etag, create_time,
+                        update_time, created_by, updated_by
+                 FROM records WHERE namespace_id = ?1 ORDER BY collection, position",
+            )
+            .map_err(self.sqlite())?;
+        for namespace in &mut namespaces {
+            let rows = stmt.query_map([namespace.row], read_resource_row).map_err(self.sqlite())?;
+            for row in rows {
+                let raw = row.map_err(self.sqlite())?;
+                namespace.records.push(self.record_of(raw)?);
+            }
+        }
         Ok(namespaces)
     }
 
@@ -270,6 +320,21 @@ impl Store {
             .ok_or_else(|| self.corrupt(format!("unknown collection {:?}", raw.collection)))?;
         Ok(StoredResource {
             kind,
+            id: raw.id,
+            position: raw.position,
+            document: serde_json::from_str(&raw.document).map_err(|e| self.corrupt(e))?,
+            revision: u64::try_from(raw.revision).map_err(|e| self.corrupt(e))?,
+            etag: raw.etag,
+            create_time: raw.create_time,
+            update_time: raw.update_time,
+            created_by: raw.created_by,
+            updated_by: raw.updated_by,
+        })
+    }
+
+    fn record_of(&self, raw: RawResource) -> Result<StoredRecord, StoreError> {
+        Ok(StoredRecord {
+            collection: raw.collection,
             id: raw.id,
             position: raw.position,
             document: serde_json::from_str(&raw.document).map_err(|e| self.corrupt(e))?,
@@ -324,6 +389,16 @@ impl Store {
                     for resource in resources {
                         upsert(&tx, ns, resource).map_err(self.sqlite())?;
                     }
+                }
+                Op::UpsertRecord(record) => {
+                    upsert_record(&tx, ns, record).map_err(self.sqlite())?;
+                }
+                Op::DeleteRecord(collection, id) => {
+                    tx.execute(
+                        "DELETE FROM records WHERE namespace_id = ?1 AND collection = ?2 AND id = ?3",
+                        params![ns, collection, id],
+                    )
+                    .map_err(self.sqlite())?;
                 }
             }
         }
@@ -484,15 +559,43 @@ fn read_resource_row(row: &rusqlite::Row<'_>) -> rusqlite::Result<RawResource> {
     })
 }
 
-fn upsert(tx: &Connection, ns: i64, r: &StoredResource) -> rusqlite::Result<()> {
-    tx.prepare_cached(
-        "INSERT OR REPLACE INTO resources (namespace_id, collection, id, position, document,
-             revision, etag, create_time, update_time, created_by, updated_by)
-         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11)",
-    )?
-    .execute(params![
+/// The columns that resources and records share, borrowed for one upsert.
+struct Row<'a> {
+    collection: &'a str,
+    id: &'a str,
+    position: i64,
+    document: &'a Value,
+    revision: u64,
+    etag: &'a str,
+    create_time: &'a str,
+    update_time: &'a str,
+    created_by: &'a str,
+    updated_by: &'a str,
+}
+
+/// The two tables with [`Row`]'s columns.
+#[derive(Clone, Copy)]
+enum Table {
+    Resources,
+    Records,
+}
+
+fn upsert_row(tx: &Connection, table: Table, ns: i64, r: &Row<'_>) -> rusqlite::Result<()> {
+    let sql = match table {
+        Table::Resources => {
+            "INSERT OR REPLACE INTO resources (namespace_id, collection, id, position, document,
+                 revision, etag, create_time, update_time, created_by, updated_by)
+             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11)"
+        }
+        Table::Records => {
+            "INSERT OR REPLACE INTO records (namespace_id, collection, id, position, document,
+                 revision, etag, create_time, update_time, created_by, updated_by)
+             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11)"
+        }
+    };
+    tx.prepare_cached(sql)?.execute(params![
         ns,
-        r.kind.key(),
+        r.collection,
         r.id,
         r.position,
         r.document.to_string(),
@@ -504,6 +607,38 @@ fn upsert(tx: &Connection, ns: i64, r: &StoredResource) -> rusqlite::Result<()> 
         r.updated_by,
     ])?;
     Ok(())
+}
+
+fn upsert(tx: &Connection, ns: i64, r: &StoredResource) -> rusqlite::Result<()> {
+    let row = Row {
+        collection: r.kind.key(),
+        id: &r.id,
+        position: r.position,
+        document: &r.document,
+        revision: r.revision,
+        etag: &r.etag,
+        create_time: &r.create_time,
+        update_time: &r.update_time,
+        created_by: &r.created_by,
+        updated_by: &r.updated_by,
+    };
+    upsert_row(tx, Table::Resources, ns, &row)
+}
+
+fn upsert_record(tx: &Connection, ns: i64, r: &StoredRecord) -> rusqlite::Result<()> {
+    let row = Row {
+        collection: &r.collection,
+        id: &r.id,
+        position: r.position,
+        document: &r.document,
+        revision: r.revision,
+        etag: &r.etag,
+        create_time: &r.create_time,
+        update_time: &r.update_time,
+        created_by: &r.created_by,
+        updated_by: &r.updated_by,
+    };
+    upsert_row(tx, Table::Records, ns, &row)
 }
 
 fn open_connection(path: &Path) -> Result<Connection, StoreError> {

@@ -46,4 +46,21 @@ pub(super) const MIGRATIONS: &[&str] = &[
     CREATE TRIGGER history_no_delete BEFORE DELETE ON history
         BEGIN SELECT RAISE(ABORT, 'history is append-only'); END;
     "#,
+    // 2: records, a dialect's own documents beside the config (never part of it).
+    r#"
+    CREATE TABLE records (
+        namespace_id INTEGER NOT NULL REFERENCES namespaces (id),
+        collection TEXT NOT NULL,
+        id TEXT NOT NULL,
+        position INTEGER NOT NULL,
+        document TEXT NOT NULL,
+        revision INTEGER NOT NULL,
+        etag TEXT NOT NULL,
+        create_time TEXT NOT NULL,
+        update_time TEXT NOT NULL,
+        created_by TEXT NOT NULL,
+        updated_by TEXT NOT NULL,
+        PRIMARY KEY (namespace_id, collection, id)
+    );
+    "#,
 ];
