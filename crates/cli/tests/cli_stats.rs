@@ -118,6 +118,43 @@ fn aggregate_then_analyze() {
 }
 
 #[test]
+fn aggregate_in_a_window() {
+    let run = |extra: &[&str]| -> serde_json::Value {
+        let mut args = vec![
+            "aggregate",
+            "--exposures",
+            "tests/data/golden/aggregate/exposures.jsonl",
+            "--events",
+            "tests/data/golden/aggregate/events.jsonl",
+        ];
+        args.extend_from_slice(extra);
+        let run = flagstone(&args);
+        assert_eq!(run.code, 0, "{}", run.stderr);
+        serde_json::from_str(&run.stdout).expect("json")
+    };
+    let units = |v: &serde_json::Value| -> u64 {
+        v["variants"].as_array().expect("variants").iter().filter_map(|x| x["units"].as_u64()).sum()
+    };
+    let all = run(&[]);
+    assert_eq!(units(&all), 60);
+    // No exposure is that late: the window holds none of them, which is bad input.
+    let late = flagstone(&[
+        "aggregate",
+        "--exposures",
+        "tests/data/golden/aggregate/exposures.jsonl",
+        "--events",
+        "tests/data/golden/aggregate/events.jsonl",
+        "--from",
+        "2030-01-01T00:00:00Z",
+    ]);
+    assert_eq!(late.code, 2, "{}", late.stderr);
+    assert!(late.stderr.contains("expected exposures to at least two variants, found 0"));
+    // Unit k is first exposed at 10:00 + k minutes: before 10:15 are units 0 to 14.
+    let early = run(&["--until", "2026-03-01T10:15:00Z"]);
+    assert_eq!(units(&early), 15, "{early}");
+}
+
+#[test]
 fn bounds_for_planned_looks() {
     let looks = ["bounds", "--fractions", "0.2,0.4,0.6,0.8,1", "--alpha", "0.05"];
     let with = |extra: &[&'static str]| -> Vec<&'static str> {

@@ -1,0 +1,317 @@
+//! The reference aggregation: exposures joined with metric events per unit, in memory.
+
+use crate::error::{AggregateError, Place};
+use crate::jsonl::JsonLines;
+use crate::{Event, Options, Window};
+use flagstone_core::exposure::Exposure;
+use flagstone_stats::MeanStats;
+use flagstone_stats::analysis::{
+    AnalysisRequest, Count, Direction, MetricKind, MetricSpec, MetricType, StatsSpec, VariantSpec,
+};
+use flagstone_stats::correction::Correction;
+use flagstone_stats::{Method, RelativeCi};
+use serde::Deserialize;
+use std::collections::{BTreeMap, BTreeSet, HashMap};
+use std::path::Path;
+
+/// An event line: exactly these keys.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct EventLine {
+    unit: String,
+    metric: String,
+    value: f64,
+    time: String,
+}
+
+/// `flags/{flag}/variants/{id}` → `{id}`; other names unchanged.
+pub(crate) fn short_variant(name: &str) -> &str {
+    name.rsplit_once("/variants/").map_or(name, |(_, id)| id)
+}
+
+fn parse_time(
+    place: impl FnOnce() -> Place,
+    text: &str,
+) -> Result<jiff::Timestamp, AggregateError> {
+    text.parse::<jiff::Timestamp>().map_err(|e| AggregateError::Time {
+        place: place(),
+        text: text.to_owned(),
+        reason: e.to_string(),
+    })
+}
+
+impl Window {
+    /// Whether `time` is in the window: at or after `start`, strictly before `end`.
+    pub fn contains(&self, time: jiff::Timestamp) -> bool {
+        self.start.is_none_or(|s| time >= s) && self.end.is_none_or(|e| time < e)
+    }
+
+    fn check(&self) -> Result<(), AggregateError> {
+        match (self.start, self.end) {
+            (Some(start), Some(end)) if start >= end => {
+                Err(AggregateError::EmptyWindow { start, end })
+            }
+            _ => Ok(()),
+        }
+    }
+}
+
+struct Assignment {
+    variant_idx: usize,
+    time: jiff::Timestamp,
+}
+
+/// The join's state: exposures first (each unit's first exposure), then events.
+struct Join<'o> {
+    options: &'o Options,
+    variant_names: Vec<String>,
+    units: HashMap<String, Assignment>,
+    flags_seen: BTreeSet<String>,
+    /// Per metric: per unit, the sum of its counted events; and whether all were 0 or 1.
+    per_metric: BTreeMap<String, (HashMap<String, f64>, bool)>,
+}
+
+impl<'o> Join<'o> {
+    fn new(options: &'o Options) -> Result<Self, AggregateError> {
+        options.window.check()?;
+        Ok(Join {
+            options,
+            variant_names: Vec::new(),
+            units: HashMap::new(),
+            flags_seen: BTreeSet::new(),
+            per_metric: options
+                .metrics
+                .iter()
+                .map(|m| (m.clone(), (HashMap::new(), true)))
+                .collect(),
+        })
+    }
+
+    fn exposure(
+        &mut self,
+        exposure: Exposure,
+        place: impl FnOnce() -> Place,
+    ) -> Result<(), AggregateError> {
+        if self.options.flag.as_deref().is_some_and(|f| f != exposure.flag) {
+            return Ok(());
+        }
+        if !self.flags_seen.contains(&exposure.flag) {
+            self.flags_seen.insert(exposure.flag.clone());
+        }
+        let Some(variant) = exposure.variant.as_deref() else { return Ok(()) };
+        let time = parse_time(place, &exposure.time)?;
+        if !self.options.window.contains(time) {
+            return Ok(());
+        }
+        let variant = short_variant(variant);
+        let variant_idx = match self.variant_names.iter().position(|v| v == variant) {
+            Some(i) => i,
+            None => {
+                self.variant_names.push(variant.to_owned());
+                self.variant_names.len() - 1
+            }
+        };
+        match self.units.get_mut(&exposure.unit) {
+            Some(a) if a.time <= time => {}
+            Some(a) => *a = Assignment { variant_idx, time },
+            None => {
+                self.units.insert(exposure.unit, Assignment { variant_idx, time });
+            }
+        }
+        Ok(())
+    }
+
+    fn check_exposures(&self, place: impl Fn() -> Place) -> Result<(), AggregateError> {
+        if self.flags_seen.len() > 1 {
+            return Err(AggregateError::SeveralFlags {
+                place: place(),
+                flags: self.flags_seen.iter().cloned().collect(),
+            });
+        }
+        if self.variant_names.len() < 2 {
+            return Err(AggregateError::TooFewVariants {
+                place: place(),
+                found: self.variant_names.len(),
+            });
+        }
+        Ok(())
+    }
+
+    /// Whether the event's metric is wanted (then it is listed even with no counted event).
+    fn wants(&mut self, metric: &str) -> bool {
+        if !self.options.metrics.is_empty() && !self.options.metrics.iter().any(|m| m == metric) {
+            return false;
+        }
+        if !self.per_metric.contains_key(metric) {
+            self.per_metric.insert(metric.to_owned(), (HashMap::new(), true));
+        }
+        true
+    }
+
+    fn event(&mut self, event: Event) {
+        if !self.wants(&event.metric) || !self.options.window.contains(event.time) {
+            return;
+        }
+        let Some(assignment) = self.units.get(&event.unit) else { return };
+        if event.time < assignment.time {
+            return;
+        }
+        if let Some(entry) = self.per_metric.get_mut(&event.metric) {
+            entry.1 &= event.value == 0.0 || event.value == 1.0;
+            *entry.0.entry(event.unit).or_insert(0.0) += event.value;
+        }
+    }
+
+    fn finish(self) -> AnalysisRequest {
+        let Join { variant_names, units, per_metric, .. } = self;
+        // Variants: control first, then by name.
+        let mut order: Vec<usize> = (0..variant_names.len()).collect();
+        order.sort_by(|&a, &b| variant_names[a].cmp(&variant_names[b]));
+        if let Some(pos) = order.iter().position(|&i| variant_names[i] == "control") {
+            let c = order.remove(pos);
+            order.insert(0, c);
+        }
+        let mut exposed = vec![0_u64; variant_names.len()];
+        for a in units.values() {
+            if let Some(slot) = exposed.get_mut(a.variant_idx) {
+                *slot += 1;
+            }
+        }
+        let control =
+            order.first().and_then(|&i| variant_names.get(i)).cloned().unwrap_or_default();
+        let metrics = per_metric
+            .into_iter()
+            .map(|(id, (values, binary))| {
+                let mut stats = vec![MeanStats::default(); variant_names.len()];
+                let mut successes = vec![0_u64; variant_names.len()];
+                for (unit, value) in &values {
+                    let Some(a) = units.get(unit) else { continue };
+                    if let (Some(s), Some(c)) =
+                        (stats.get_mut(a.variant_idx), successes.get_mut(a.variant_idx))
+                    {
+                        s.push(*value);
+                        *c += u64::from(*value > 0.0);
+                    }
+                }
+                let data = order
+                    .iter()
+                    .filter_map(|&vi| {
+                        let name = variant_names.get(vi)?.clone();
+                        let n = Count(exposed.get(vi).copied().unwrap_or(0));
+                        let s = stats.get(vi)?;
+                        let spec = if binary {
+                            StatsSpec {
+                                n,
+                                successes: Some(Count(successes.get(vi).copied().unwrap_or(0))),
+                                ..StatsSpec::default()
+                            }
+                        } else {
+                            StatsSpec {
+                                n,
+                                sum: Some(s.sum()),
+                                sum_squares: Some(s.sum_squares()),
+                                ..StatsSpec::default()
+                            }
+                        };
+                        Some((name, spec))
+                    })
+                    .collect();
+                MetricSpec {
+                    id,
+                    metric_type: if binary { MetricType::Binary } else { MetricType::Mean },
+                    kind: MetricKind::Success,
+                    preferred_direction: Direction::Increase,
+                    sides: None,
+                    minimum_detectable_effect: None,
+                    non_inferiority_margin: None,
+                    data,
+                }
+            })
+            .collect();
+        AnalysisRequest {
+            alpha: 0.05,
+            power: 0.8,
+            method: Method::ZTest,
+            correction: Correction::Bonferroni,
+            relative_ci: RelativeCi::Delta,
+            control,
+            prior: None,
+            variants: order
+                .iter()
+                .filter_map(|&vi| {
+                    Some(VariantSpec {
+                        name: variant_names.get(vi)?.clone(),
+                        expected_share: 1.0,
+                        units: Some(Count(exposed.get(vi).copied().unwrap_or(0))),
+                    })
+                })
+                .collect(),
+            metrics,
+            sequential: None,
+        }
+    }
+}
+
+/// Aggregates a JSON-lines exposures file (the shape the engine writes) and a JSON-lines
+/// events file (`{"unit","metric","value","time"}`, nothing else) into an analysis request.
+///
+/// A missing events file is read as no events.
+///
+/// # Errors
+/// [`AggregateError`] naming the file, the line and the JSON path of bad input, or the
+/// exposures file when they hold several flags (and [`Options::flag`] is unset) or fewer than
+/// two variants.
+pub fn aggregate_jsonl(
+    exposures: &Path,
+    events: &Path,
+    options: &Options,
+) -> Result<AnalysisRequest, AggregateError> {
+    let mut join = Join::new(options)?;
+    let lines = JsonLines::<Exposure>::open(exposures, false)?;
+    let source = lines.source().to_owned();
+    for line in lines {
+        let (line_no, exposure) = line?;
+        join.exposure(exposure, || Place::line(source.clone(), line_no))?;
+    }
+    join.check_exposures(|| Place::source(source.clone()))?;
+    let lines = JsonLines::<EventLine>::open(events, true)?;
+    let source = lines.source().to_owned();
+    for line in lines {
+        let (line_no, event) = line?;
+        if !event.value.is_finite() {
+            return Err(AggregateError::NotFinite { place: Place::line(source.clone(), line_no) });
+        }
+        if !join.wants(&event.metric) {
+            continue;
+        }
+        let time = parse_time(|| Place::line(source.clone(), line_no), &event.time)?;
+        join.event(Event { unit: event.unit, metric: event.metric, value: event.value, time });
+    }
+    Ok(join.finish())
+}
+
+/// Aggregates exposures and events held in memory (a server's logs) by the same rules as
+/// [`aggregate_jsonl`]. Errors name the source `exposures` or `events` and the record's
+/// position from 1 as its line.
+///
+/// # Errors
+/// [`AggregateError`] for an exposure time that is not RFC 3339, a value that is not finite,
+/// several flags without [`Options::flag`], or fewer than two variants.
+pub fn aggregate(
+    exposures: impl IntoIterator<Item = Exposure>,
+    events: impl IntoIterator<Item = Event>,
+    options: &Options,
+) -> Result<AnalysisRequest, AggregateError> {
+    let mut join = Join::new(options)?;
+    for (i, exposure) in exposures.into_iter().enumerate() {
+        join.exposure(exposure, || Place::line("exposures", i + 1))?;
+    }
+    join.check_exposures(|| Place::source("exposures"))?;
+    for (i, event) in events.into_iter().enumerate() {
+        if !event.value.is_finite() {
+            return Err(AggregateError::NotFinite { place: Place::line("events", i + 1) });
+        }
+        join.event(event);
+    }
+    Ok(join.finish())
+}
