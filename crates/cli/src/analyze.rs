@@ -1,9 +1,11 @@
-//! `flagstone analyze`: an AnalysisRequest (JSON) in, an AnalysisResult (JSON or a table) out.
+//! `flagstone analyze`: an AnalysisRequest (JSON) in, an AnalysisResult (JSON, a table or an
+//! HTML report) out.
 
 use crate::exit::bad_input;
 use crate::input::{Source, parse_json};
 use anyhow::Context;
 use clap::{Args, ValueEnum};
+use flagstone_report::ReportOptions;
 use flagstone_stats::analysis::{AnalysisRequest, AnalysisResult, IntervalResult, analyze};
 use std::io::Write;
 use std::path::PathBuf;
@@ -15,6 +17,9 @@ pub enum Format {
     Json,
     /// A readable table: metric, treatment, estimate, interval, p-value, status.
     Table,
+    /// One self-contained HTML page: per metric a forest plot, the status in words and the
+    /// numbers, with sample-ratio and power warnings.
+    Html,
 }
 
 /// Arguments of `flagstone analyze`.
@@ -40,6 +45,10 @@ pub fn run(args: &AnalyzeArgs) -> anyhow::Result<()> {
             writeln!(out).context("writing the result")?;
         }
         Format::Table => out.write_all(table(&result).as_bytes()).context("writing the result")?,
+        Format::Html => {
+            let page = flagstone_report::render_html(&request, &result, &ReportOptions::default());
+            out.write_all(page.as_bytes()).context("writing the report")?;
+        }
     }
     Ok(())
 }

@@ -42,6 +42,14 @@ fn analyze_example_json_and_table() {
         &["analyze", "--input", "examples/analysis.json", "--format", "table"],
         "analyze/example.table.txt",
     );
+    let html = check_ok(
+        &["analyze", "--input", "examples/analysis.json", "--format", "html"],
+        "analyze/example.html",
+    );
+    assert!(html.starts_with("<!DOCTYPE html>") && html.ends_with("</html>\n"));
+    for metric in ["checkout-conversion", "page-load-ms", "revenue-per-session"] {
+        assert!(html.contains(&format!("<h2>{metric} <span")), "{metric}");
+    }
 }
 
 #[test]
