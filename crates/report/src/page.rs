@@ -65,8 +65,11 @@ fn method_name(result: &AnalysisResult, request: &AnalysisRequest) -> String {
     }
 }
 
-fn correction_name(request: &AnalysisRequest) -> &'static str {
-    match request.correction.as_str() {
+/// The correction the analysis applied (the Bayesian method applies none, whatever the request
+/// says).
+fn correction_name(result: &AnalysisResult, request: &AnalysisRequest) -> &'static str {
+    let applied = result.results.first().map(|m| m.stats_settings.correction);
+    match applied.unwrap_or(request.correction.as_str()) {
         "bonferroni" => "Bonferroni",
         "holm" => "Holm",
         "benjamini-hochberg" => "Benjamini\u{2013}Hochberg",
@@ -103,14 +106,15 @@ fn header(
          <div><dt>Relative interval</dt><dd>{}</dd></div>\n\
          <div><dt>Target power</dt><dd>{}%</dd></div>\n\
          <div><dt>Control</dt><dd>{}</dd></div>\n\
-         <div class=\"wide\"><dt>Variants (units)</dt><dd>{}</dd></div>\n\
+         <div class=\"wide\"><dt>Variants{}</dt><dd>{}</dd></div>\n\
          </dl>\n</header>\n",
         method_name(result, request),
         words::significant(request.alpha, 3),
-        correction_name(request),
+        correction_name(result, request),
         request.relative_ci.as_str(),
         words::significant(100.0 * request.power, 3),
         escape(&request.control),
+        if request.variants.iter().any(|v| v.units.is_some()) { " (units)" } else { "" },
         variants.join(", "),
     );
 }
@@ -315,7 +319,12 @@ fn metric_section(
             .find_map(|c| c.control_mean)
             .map(|c| towards_worse(m * c.abs())),
     });
-    if !metric.comparisons.is_empty() {
+    if metric.comparisons.iter().all(|c| c.absolute.estimate.is_none()) {
+        put!(
+            out,
+            "<p class=\"alert neutral\">No comparison could be computed: nothing to plot.</p>\n"
+        );
+    } else {
         let forest =
             Forest { comparisons: &metric.comparisons, scale, direction, margin: plot_margin };
         match plot::forest_svg(&forest) {
@@ -435,7 +444,7 @@ fn numbers(out: &mut String, metric: &MetricResult, scale: Scale, bayesian: bool
                 flagstone_stats::analysis::SequentialDecision::Continue => "continue",
                 flagstone_stats::analysis::SequentialDecision::Stop => "stop",
             };
-            status.push_str(&format!(" <small>sequential: {decision}</small>"));
+            status.push_str(&format!("<br><small>sequential: {decision}</small>"));
         }
         put!(
             out,

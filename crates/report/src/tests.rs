@@ -142,3 +142,45 @@ fn undefined_and_absolute_comparisons_render() {
     assert!(html.contains("Sample-ratio mismatch."));
     assert!(html.contains("is undefined: "));
 }
+
+#[test]
+fn bayesian_results_speak_of_credible_intervals() {
+    let path = concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/../../tests/data/golden/analyze/bayesian.request.json"
+    );
+    let request: AnalysisRequest =
+        serde_json::from_str(&std::fs::read_to_string(path).expect("request")).expect("request");
+    let (_, html) = render(&request);
+    check_page(&html, 2);
+    assert!(html.contains("<dd>Bayesian</dd>"));
+    // The Bayesian method applies no correction, whatever the request's default says.
+    assert!(html.contains("<dt>Correction</dt><dd>none</dd>"));
+    assert!(html.contains("<b>a</b> is better than control on <b>signup</b>"));
+    assert!(html.contains("by its 90% credible interval."));
+    assert!(html.contains("<b>b</b> shows no credible difference from control on <b>signup</b>"));
+    assert!(html.contains("<th>P(better than control)</th>") && !html.contains("<th>p-value</th>"));
+    assert!(!html.contains("significant at"));
+}
+
+#[test]
+fn a_metric_with_nothing_defined_has_no_plot() {
+    let path = concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/../../tests/data/golden/analyze/undefined.request.json"
+    );
+    let request: AnalysisRequest =
+        serde_json::from_str(&std::fs::read_to_string(path).expect("request")).expect("request");
+    let (result, html) = render(&request);
+    let n_metrics = result.results.len();
+    let n_blank = result
+        .results
+        .iter()
+        .filter(|m| m.comparisons.iter().all(|c| c.absolute.estimate.is_none()))
+        .count();
+    assert!(n_blank >= 1 && n_blank < n_metrics, "{n_blank} of {n_metrics}");
+    check_page(&html, n_metrics);
+    assert_eq!(count(&html, "<svg"), n_metrics - n_blank);
+    assert_eq!(count(&html, "No comparison could be computed: nothing to plot."), n_blank);
+    assert!(html.contains("<dt>Variants</dt>"), "no units, no '(units)'");
+}

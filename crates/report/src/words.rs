@@ -193,6 +193,11 @@ pub fn sentence(c: &ComparisonResult, ctx: &Context<'_>, scale: Scale) -> String
         Status::SignificantNegative => {
             format!("{t} is worse than {control} on {metric}{estimate}, {level}.")
         }
+        Status::NotSignificant if ctx.bayesian => format!(
+            "{t} shows no credible difference from {control} on {metric}{estimate}: its {}% \
+             credible interval contains zero.",
+            significant(100.0 * (1.0 - c.adjusted_alpha), 4)
+        ),
         Status::NotSignificant => format!(
             "{t} shows no significant difference from {control} on {metric}{estimate}: the \
              interval contains zero at \u{3b1}\u{a0}=\u{a0}{}.",
