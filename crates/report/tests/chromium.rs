@@ -3,7 +3,10 @@
 //! blank and the page's text must name every metric and every treatment.
 //!
 //! The browser is `$FLAGSTONE_CHROMIUM`, else `/usr/bin/chromium`. Without it the test fails
-//! and says how to install it (`.ci/run` installs it).
+//! and says how to install it. The test runs with the `chromium` feature, which `.ci/run`
+//! turns on after installing the browser:
+//! `cargo test -p flagstone-report --features chromium`.
+#![cfg(feature = "chromium")]
 
 #[cfg(test)]
 mod support {
