@@ -155,10 +155,13 @@ async fn guard(State(app): State<AppState>, mut request: Request, next: Next) ->
         return next.run(request).await;
     }
     let ofrep = path.starts_with("/ofrep/");
+    // LaunchDarkly's routes answer in its own codes (`unauthorized`).
+    let launchdarkly = path.starts_with("/api/v2/");
     let principal = match app.auth.authenticate(request.headers()) {
         Ok(principal) => principal,
         Err(denied) => {
-            let mut response = render_denied(ofrep, StatusCode::UNAUTHORIZED, &denied);
+            let mut response =
+                render_denied(ofrep, launchdarkly, StatusCode::UNAUTHORIZED, &denied);
             response
                 .headers_mut()
                 .insert(header::WWW_AUTHENTICATE, HeaderValue::from_static("Bearer"));
@@ -184,9 +187,11 @@ async fn guard(State(app): State<AppState>, mut request: Request, next: Next) ->
     response
 }
 
-fn render_denied(ofrep: bool, status: StatusCode, denied: &Denied) -> Response {
+fn render_denied(ofrep: bool, launchdarkly: bool, status: StatusCode, denied: &Denied) -> Response {
     if ofrep {
         ofrep::general_error(status, denied.to_string())
+    } else if launchdarkly {
+        dialects::launchdarkly::denied(denied)
     } else {
         ApiError::denied(denied.clone()).into_response()
     }
@@ -234,6 +239,11 @@ impl ApiError {
             Denied::BadHeader(_) => (StatusCode::BAD_REQUEST, "bad_request"),
         };
         ApiError::new(status, code, denied.to_string())
+    }
+
+    /// Its status, message and problems, for a dialect that renders errors its own way.
+    pub(crate) fn parts(&self) -> (StatusCode, &str, &[Problem]) {
+        (self.status, &self.message, &self.problems)
     }
 
     pub(crate) fn internal(message: impl std::fmt::Display) -> Self {

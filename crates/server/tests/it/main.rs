@@ -16,6 +16,7 @@ mod concurrency;
 mod durability;
 mod edge;
 mod hostile;
+mod launchdarkly;
 mod native;
 mod ofrep;
 mod support;

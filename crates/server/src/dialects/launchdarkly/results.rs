@@ -1,0 +1,248 @@
+//! Experiment results per metric, from `flagstone-stats`' Bayesian analysis
+//! of an iteration's sufficient statistics; and the upload of those
+//! statistics (a Flagstone addition).
+
+use super::errors::LdError;
+use super::experiments::{Answer, actor, load, namespace, namespace_name, parse_body};
+use super::wire::{ExperimentRecord, IterationRecord, STATISTICS, Status, from_body, now_ms};
+use crate::auth::{Principal, Scope};
+use crate::dialects::native::run_write;
+use crate::http::AppState;
+use crate::namespace::Published;
+use crate::write::{Change, Precondition};
+use axum::body::Bytes;
+use axum::extract::rejection::BytesRejection;
+use axum::extract::{Path, Query, State};
+use axum::http::{Method, StatusCode, Uri};
+use axum::response::IntoResponse;
+use axum::{Extension, Json};
+use flagstone_stats::Method as StatsMethod;
+use flagstone_stats::analysis::{AnalysisRequest, analyze};
+use serde_json::{Value, json};
+use std::collections::HashMap;
+
+/// The name under which a treatment's variant appears in sufficient
+/// statistics: its variant id (as `flagstone aggregate` writes it) or its
+/// full variant name.
+fn label_of<'a>(variant: &str, names: impl IntoIterator<Item = &'a str>) -> Option<&'a str> {
+    let short = variant.rsplit_once("/variants/").map_or(variant, |(_, id)| id);
+    names.into_iter().find(|n| *n == short || *n == variant)
+}
+
+/// The treatments that take traffic.
+fn arms(iteration: &IterationRecord) -> impl Iterator<Item = &super::wire::TreatmentRecord> {
+    iteration
+        .treatments
+        .iter()
+        .filter(|t| t.allocation_percent.trim().parse::<f64>().is_ok_and(|p| p > 0.0))
+}
+
+/// `PUT …/experiments/{key}/statistics`: the running iteration's
+/// sufficient statistics, an AnalysisRequest as `flagstone aggregate`
+/// prints it. A stopped iteration is frozen and takes none.
+pub(crate) async fn put_statistics(
+    State(app): State<AppState>,
+    Extension(principal): Extension<Principal>,
+    Path((project, environment, key)): Path<(String, String, String)>,
+    method: Method,
+    uri: Uri,
+    body: Result<Bytes, BytesRejection>,
+) -> Answer {
+    let name = namespace_name(&project, &environment)?;
+    let published = namespace(&app, &principal, Scope::Write, &name)?.published();
+    let (_, record) = load(&published, &key)?;
+    let body = parse_body(body)?;
+    let request: AnalysisRequest = from_body(body.clone())?;
+    let current = record.current().filter(|i| i.status == Status::Running).ok_or_else(|| {
+        LdError::conflict(format!(
+            "experiment {key:?} has no running iteration; a stopped iteration's results are frozen"
+        ))
+    })?;
+    let names: Vec<&str> = request.variants.iter().map(|v| v.name.as_str()).collect();
+    for t in arms(current) {
+        if label_of(&t.variant, names.iter().copied()).is_none() {
+            return Err(LdError::invalid(format!(
+                "variants: no entry for treatment {:?} (variant {}); the statistics name {names:?}",
+                t.name, t.variant
+            )));
+        }
+    }
+    let document = json!({"iterationId": current.id, "uploadedAt": now_ms(), "request": body});
+    let change = Change::PutRecord {
+        collection: STATISTICS.to_owned(),
+        id: current.id.clone(),
+        document,
+        precondition: Precondition::None,
+    };
+    run_write(&app, name, change, actor(&principal, &method, &uri)).await?;
+    Ok(StatusCode::NO_CONTENT.into_response())
+}
+
+/// An iteration's sufficient statistics and when its data was last seen
+/// (Unix milliseconds): uploaded ones, else the server's own logs.
+fn statistics(
+    published: &Published,
+    iteration: &IterationRecord,
+) -> Option<(AnalysisRequest, i64)> {
+    if let Some(stored) = published.record(STATISTICS, &iteration.id) {
+        let request = serde_json::from_value(stored.document.get("request")?.clone()).ok()?;
+        let seen = stored.document.get("uploadedAt").and_then(Value::as_i64).unwrap_or_default();
+        return Some((request, seen));
+    }
+    from_logs(published, iteration)
+}
+
+/// Sufficient statistics aggregated from the namespace's exposure and event
+/// logs within the iteration's window `[startedAt, endedAt)`.
+///
+/// The aggregation belongs to the warehouse crate; until the server uses it
+/// there are no log-based statistics and results come from uploads only.
+fn from_logs(
+    _published: &Published,
+    _iteration: &IterationRecord,
+) -> Option<(AnalysisRequest, i64)> {
+    None
+}
+
+/// The Bayesian analysis of one metric of an iteration, rendered as
+/// LaunchDarkly's `treatmentResults`; empty when no data names the metric.
+fn treatment_results(
+    iteration: &IterationRecord,
+    mut request: AnalysisRequest,
+    metric_key: &str,
+) -> Result<Vec<Value>, LdError> {
+    let full = format!("metrics/{metric_key}");
+    request.metrics.retain(|m| m.id == metric_key || m.id == full);
+    if request.metrics.is_empty() {
+        return Ok(Vec::new());
+    }
+    let names: Vec<String> = request.variants.iter().map(|v| v.name.clone()).collect();
+    let mut variants = Vec::new();
+    let mut treatments = Vec::new();
+    for t in arms(iteration) {
+        let label = label_of(&t.variant, names.iter().map(String::as_str)).ok_or_else(|| {
+            LdError::invalid(format!(
+                "the statistics of this iteration name no variant for treatment {:?} ({})",
+                t.name, t.variant
+            ))
+        })?;
+        if let Some(v) = request.variants.iter().find(|v| v.name == label) {
+            let mut v = v.clone();
+            v.expected_share = t.allocation_percent.trim().parse().unwrap_or(v.expected_share);
+            variants.push(v);
+            treatments.push(t);
+        }
+    }
+    let baseline = iteration
+        .baseline()
+        .ok_or_else(|| LdError::invalid("the iteration has no baseline treatment"))?;
+    request.control = label_of(&baseline.variant, names.iter().map(String::as_str))
+        .map(str::to_owned)
+        .ok_or_else(|| LdError::invalid("the statistics name no variant for the baseline"))?;
+    request.variants = variants;
+    request.method = StatsMethod::Bayesian;
+    let result = analyze(&request).map_err(|e| LdError::invalid(format!("statistics: {e}")))?;
+    let Some(metric) = result.results.first() else {
+        return Ok(Vec::new());
+    };
+    let id_of = |variant: &str| {
+        request
+            .variants
+            .iter()
+            .position(|v| v.name == variant)
+            .and_then(|i| treatments.get(i))
+            .map_or_else(|| variant.to_owned(), |t| t.id.clone())
+    };
+    let rendered = metric
+        .treatment_results
+        .iter()
+        .zip(&treatments)
+        .map(|(r, t)| {
+            json!({
+                "treatmentId": t.id,
+                "treatmentName": t.name,
+                "mean": r.mean,
+                "credibleInterval": r.credible_interval.map(|c| json!({"upper": c.upper, "lower": c.lower})),
+                "pBest": r.p_best,
+                "relativeDifferences": r.relative_differences.iter().map(|d| json!({
+                    "fromTreatmentId": id_of(&d.from_treatment_id),
+                    "lower": d.lower,
+                    "upper": d.upper,
+                })).collect::<Vec<_>>(),
+                "units": r.units,
+            })
+        })
+        .collect();
+    Ok(rendered)
+}
+
+/// The iteration results are for: `iterationId`, else the current one.
+fn chosen<'a>(
+    record: &'a ExperimentRecord,
+    query: &HashMap<String, String>,
+) -> Result<&'a IterationRecord, LdError> {
+    match query.get("iterationId") {
+        Some(id) => record.iterations.iter().find(|i| i.id == *id).ok_or_else(|| {
+            LdError::not_found(format!(
+                "iterationId: experiment {:?} has no iteration {id:?}",
+                record.key
+            ))
+        }),
+        None => record.current().ok_or_else(|| {
+            LdError::not_found(format!("experiment {:?} has no iteration", record.key))
+        }),
+    }
+}
+
+/// `GET …/experiments/{key}/metrics/{metricKey}/results[?iterationId=]`.
+pub(crate) async fn get_results(
+    State(app): State<AppState>,
+    Extension(principal): Extension<Principal>,
+    Path((project, environment, key, metric_key)): Path<(String, String, String, String)>,
+    Query(query): Query<HashMap<String, String>>,
+    uri: Uri,
+) -> Answer {
+    if let Some(k) = query.keys().find(|k| !matches!(k.as_str(), "iterationId" | "expand")) {
+        return Err(LdError::invalid(format!(
+            "{k}: unknown query parameter; expected iterationId or expand"
+        )));
+    }
+    let name = namespace_name(&project, &environment)?;
+    let published = namespace(&app, &principal, Scope::Read, &name)?.published();
+    let (_, record) = load(&published, &key)?;
+    let iteration = chosen(&record, &query)?;
+    if !iteration.metrics.iter().any(|m| m.key == metric_key) {
+        return Err(LdError::not_found(format!(
+            "metric {metric_key:?} is not a metric of iteration {} of experiment {key:?}",
+            iteration.id
+        )));
+    }
+    let (results, seen) = match statistics(&published, iteration) {
+        Some((request, seen)) => {
+            let results = treatment_results(iteration, request, &metric_key)?;
+            let seen = (!results.is_empty()).then_some(seen);
+            (results, seen)
+        }
+        None => (Vec::new(), None),
+    };
+    let metric_seen = match seen {
+        Some(timestamp) => json!({"ever": true, "timestamp": timestamp}),
+        None => json!({"ever": false}),
+    };
+    let links = json!({"self": {"href": uri.to_string(), "type": "application/json"}});
+    let body = json!({"_links": links, "treatmentResults": results, "metricSeen": metric_seen});
+    Ok(Json(body).into_response())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn labels_match_ids_or_full_names() {
+        let names = ["control", "flags/f/variants/b"];
+        assert_eq!(label_of("flags/f/variants/control", names), Some("control"));
+        assert_eq!(label_of("flags/f/variants/b", names), Some("flags/f/variants/b"));
+        assert_eq!(label_of("flags/f/variants/c", names), None);
+    }
+}
