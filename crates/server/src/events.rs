@@ -12,9 +12,9 @@ use serde::{Deserialize, Serialize};
 use std::fs::{File, OpenOptions};
 use std::io::{BufWriter, Write};
 use std::path::{Path, PathBuf};
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::mpsc::RecvTimeoutError;
-use std::sync::{Arc, Mutex, PoisonError};
+use std::sync::{Arc, Condvar, Mutex, PoisonError};
 use std::thread::JoinHandle;
 use std::time::Duration;
 
@@ -34,12 +34,42 @@ fn open_append(
     Ok((path, file))
 }
 
+/// How long the writer waits for an exposure before it flushes what it holds.
+const WRITER_POLL: Duration = Duration::from_millis(200);
+/// The longest [`ExposureLog::flush`] waits for the writer.
+const FLUSH_WAIT: Duration = Duration::from_secs(2);
+
+/// The handshake of [`ExposureLog::flush`]: callers take a ticket, the
+/// writer drains its queue, flushes, and marks the tickets done.
+#[derive(Debug, Default)]
+struct Flushes {
+    requested: AtomicU64,
+    done: AtomicU64,
+    lock: Mutex<()>,
+    wake: Condvar,
+}
+
+impl Flushes {
+    /// The ticket the writer should serve now, if one is waiting.
+    fn pending(&self) -> Option<u64> {
+        let wanted = self.requested.load(Ordering::Acquire);
+        (wanted > self.done.load(Ordering::Acquire)).then_some(wanted)
+    }
+
+    fn served(&self, ticket: u64) {
+        let _guard = self.lock.lock().unwrap_or_else(PoisonError::into_inner);
+        self.done.fetch_max(ticket, Ordering::AcqRel);
+        self.wake.notify_all();
+    }
+}
+
 /// A namespace's exposures: `DIR/exposures/{project}/{environment}.jsonl`.
 #[derive(Debug)]
 pub struct ExposureLog {
     path: PathBuf,
     channel: ChannelSink,
     stop: Arc<AtomicBool>,
+    flushes: Arc<Flushes>,
     writer: Mutex<Option<JoinHandle<()>>>,
 }
 
@@ -52,6 +82,8 @@ impl ExposureLog {
         let (channel, receiver) = ChannelSink::bounded(EXPOSURE_QUEUE);
         let stop = Arc::new(AtomicBool::new(false));
         let stopping = stop.clone();
+        let flushes = Arc::new(Flushes::default());
+        let asked = flushes.clone();
         let shown = path.display().to_string();
         let writer = std::thread::Builder::new()
             .name("flagstone-exposures".into())
@@ -63,7 +95,7 @@ impl ExposureLog {
                     }
                 };
                 loop {
-                    match receiver.recv_timeout(Duration::from_millis(200)) {
+                    match receiver.recv_timeout(WRITER_POLL) {
                         Ok(exposure) => report(sink.record(exposure)),
                         Err(RecvTimeoutError::Timeout) => {
                             report(sink.flush());
@@ -73,14 +105,39 @@ impl ExposureLog {
                         }
                         Err(RecvTimeoutError::Disconnected) => break,
                     }
+                    if let Some(ticket) = asked.pending() {
+                        // Everything queued before the ticket was taken is in the channel now.
+                        while let Ok(exposure) = receiver.try_recv() {
+                            report(sink.record(exposure));
+                        }
+                        report(sink.flush());
+                        asked.served(ticket);
+                    }
                 }
                 while let Ok(exposure) = receiver.try_recv() {
                     report(sink.record(exposure));
                 }
                 report(sink.flush());
+                asked.served(u64::MAX);
             })
             .map_err(|e| (path.clone(), e))?;
-        Ok(ExposureLog { path, channel, stop, writer: Mutex::new(Some(writer)) })
+        Ok(ExposureLog { path, channel, stop, flushes, writer: Mutex::new(Some(writer)) })
+    }
+
+    /// Waits until every exposure recorded before the call is in the file
+    /// (blocking; at most about two writer polls, 200 ms each). Returns
+    /// whether it got there within two seconds.
+    pub fn flush(&self) -> bool {
+        let flushes = &self.flushes;
+        let ticket = flushes.requested.fetch_add(1, Ordering::AcqRel) + 1;
+        let guard = flushes.lock.lock().unwrap_or_else(PoisonError::into_inner);
+        let (_guard, waited) = flushes
+            .wake
+            .wait_timeout_while(guard, FLUSH_WAIT, |()| {
+                flushes.done.load(Ordering::Acquire) < ticket
+            })
+            .unwrap_or_else(PoisonError::into_inner);
+        !waited.timed_out()
     }
 
     /// Hands one exposure to the writer; never blocks.
@@ -191,5 +248,35 @@ impl EventLog {
         if let Some(mut out) = self.out.lock().unwrap_or_else(PoisonError::into_inner).take() {
             let _ = out.flush();
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn flush_writes_what_was_recorded_before_it() {
+        let dir = tempfile::tempdir().unwrap();
+        let name = NamespaceName::new("p", "e").unwrap();
+        let log = ExposureLog::open(dir.path(), &name).unwrap();
+        for i in 0..100 {
+            log.record(Exposure {
+                flag: "flags/f".into(),
+                variant: Some("flags/f/variants/on".into()),
+                rule: "flags/f/rules/r".into(),
+                segment: "segments/s".into(),
+                assignment_id: Some("on".into()),
+                unit: format!("u{i}"),
+                targeting_key_selector: "targeting_key".into(),
+                time: "2026-01-01T00:00:00Z".into(),
+            });
+        }
+        assert!(log.flush());
+        let text = std::fs::read_to_string(log.path()).unwrap();
+        assert_eq!(text.lines().count(), 100);
+        log.close();
+        // After close the writer is gone and a flush returns at once.
+        assert!(log.flush());
     }
 }
