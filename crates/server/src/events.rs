@@ -244,6 +244,11 @@ impl EventLog {
         out.flush().map_err(fail)
     }
 
+    /// The file.
+    pub fn path(&self) -> &Path {
+        &self.path
+    }
+
     pub(crate) fn close(&self) {
         if let Some(mut out) = self.out.lock().unwrap_or_else(PoisonError::into_inner).take() {
             let _ = out.flush();

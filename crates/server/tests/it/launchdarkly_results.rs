@@ -179,3 +179,93 @@ async fn a_stopped_iteration_keeps_its_results() {
     let (status, body) = get(&server, &format!("{results}?iterationId=nope")).await;
     assert_eq!(status, StatusCode::NOT_FOUND, "{body}");
 }
+
+async fn evaluate(server: &TestServer, unit: &str) -> Value {
+    let response = server
+        .client
+        .post(server.url("/ofrep/v1/evaluate/flags/checkout"))
+        .header("x-flagstone-namespace", "my-project/my-environment")
+        .json(&json!({"context": {"targetingKey": unit}}))
+        .send()
+        .await
+        .unwrap();
+    let (status, body) = json_of(response).await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    body
+}
+
+async fn purchases(server: &TestServer, units: impl Iterator<Item = String>) {
+    let events: Vec<Value> =
+        units.map(|unit| json!({"unit": unit, "metric": "purchase", "value": 1})).collect();
+    let response = server
+        .client
+        .post(server.url("/v1/events:batch"))
+        .header("x-flagstone-namespace", "my-project/my-environment")
+        .json(&json!({"events": events}))
+        .send()
+        .await
+        .unwrap();
+    assert!(response.status().is_success(), "{}", response.text().await.unwrap());
+}
+
+#[tokio::test]
+async fn results_from_the_servers_logs_stop_at_the_stop() {
+    let (server, treatments) = started().await;
+    let (_, shown) = get(&server, &format!("{BASE}/{KEY}")).await;
+    let started_at = shown["currentIteration"]["startedAt"].as_i64().unwrap();
+    let unit = |i: usize| format!("user-{i}");
+    let mut per_variant = std::collections::BTreeMap::<String, u64>::new();
+    for i in 0..300 {
+        let answer = evaluate(&server, &unit(i)).await;
+        *per_variant.entry(answer["variant"].as_str().unwrap().to_owned()).or_default() += 1;
+    }
+    assert_eq!(per_variant.len(), 2, "{per_variant:?}");
+    purchases(&server, (0..300).filter(|i| i % 3 == 0).map(unit)).await;
+
+    let results = format!("{BASE}/{KEY}/metrics/purchase/results");
+    let (status, before) = get(&server, &results).await;
+    assert_eq!(status, StatusCode::OK, "{before}");
+    assert_eq!(before["metricSeen"]["ever"], true, "{before}");
+    let got = before["treatmentResults"].as_array().unwrap();
+    assert_eq!(got.len(), 2);
+    assert_eq!(got[0]["treatmentId"], treatments[0]["_id"]);
+    assert_eq!(got[0]["units"], per_variant["control"]);
+    assert_eq!(got[1]["units"], per_variant["new"]);
+
+    // The same statistics by the warehouse from the server's files, analysed as the CLI does.
+    let window = flagstone_warehouse::Window {
+        start: Some(jiff::Timestamp::from_millisecond(started_at).unwrap()),
+        end: None,
+    };
+    let options = flagstone_warehouse::Options {
+        flag: Some("flags/checkout".into()),
+        metrics: vec!["purchase".into()],
+        window,
+    };
+    let dir = server.dir.path();
+    let request = flagstone_warehouse::aggregate_jsonl(
+        &dir.join("exposures/my-project/my-environment.jsonl"),
+        &dir.join("events/my-project/my-environment.jsonl"),
+        &options,
+    )
+    .unwrap();
+    let expected = analyzed(&serde_json::to_value(&request).unwrap(), "purchase");
+    for (r, e) in got.iter().zip(expected.as_array().unwrap()) {
+        for field in ["mean", "credibleInterval", "pBest", "units"] {
+            assert_eq!(r[field], e[field], "{field}");
+        }
+    }
+
+    let stop = json!([{"kind": "stopIteration"}]);
+    let (status, body) = instruct(&server, KEY, stop).await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    let (_, stopped) = get(&server, &results).await;
+    // More purchases and evaluations after the stop change nothing.
+    purchases(&server, (0..300).map(unit)).await;
+    for i in 300..350 {
+        evaluate(&server, &unit(i)).await;
+    }
+    let (_, after) = get(&server, &results).await;
+    assert_eq!(after, stopped);
+    assert_eq!(after["treatmentResults"][0]["units"], per_variant["control"]);
+}

@@ -7,8 +7,9 @@ use super::experiments::{Answer, actor, load, namespace, namespace_name, parse_b
 use super::wire::{ExperimentRecord, IterationRecord, STATISTICS, Status, from_body, now_ms};
 use crate::auth::{Principal, Scope};
 use crate::dialects::native::run_write;
+use crate::events::Event as LoggedEvent;
 use crate::http::AppState;
-use crate::namespace::Published;
+use crate::namespace::{Namespace, Published};
 use crate::write::{Change, Precondition};
 use axum::body::Bytes;
 use axum::extract::rejection::BytesRejection;
@@ -16,10 +17,15 @@ use axum::extract::{Path, Query, State};
 use axum::http::{Method, StatusCode, Uri};
 use axum::response::IntoResponse;
 use axum::{Extension, Json};
+use flagstone_core::exposure::Exposure;
 use flagstone_stats::Method as StatsMethod;
 use flagstone_stats::analysis::{AnalysisRequest, analyze};
+use flagstone_warehouse::{AggregateError, Event, Options, Window, aggregate};
+use serde::de::DeserializeOwned;
 use serde_json::{Value, json};
+use std::cell::Cell;
 use std::collections::HashMap;
+use std::io::{BufRead, BufReader};
 
 /// The name under which a treatment's variant appears in sufficient
 /// statistics: its variant id (as `flagstone aggregate` writes it) or its
@@ -81,27 +87,77 @@ pub(crate) async fn put_statistics(
 /// An iteration's sufficient statistics and when its data was last seen
 /// (Unix milliseconds): uploaded ones, else the server's own logs.
 fn statistics(
+    namespace: &Namespace,
     published: &Published,
+    record: &ExperimentRecord,
     iteration: &IterationRecord,
+    metric: &str,
 ) -> Option<(AnalysisRequest, i64)> {
     if let Some(stored) = published.record(STATISTICS, &iteration.id) {
         let request = serde_json::from_value(stored.document.get("request")?.clone()).ok()?;
         let seen = stored.document.get("uploadedAt").and_then(Value::as_i64).unwrap_or_default();
         return Some((request, seen));
     }
-    from_logs(published, iteration)
+    from_logs(namespace, record, iteration, metric)
 }
 
-/// Sufficient statistics aggregated from the namespace's exposure and event
-/// logs within the iteration's window `[startedAt, endedAt)`.
-///
-/// The aggregation belongs to the warehouse crate; until the server uses it
-/// there are no log-based statistics and results come from uploads only.
+/// The records of a JSON-lines log the server wrote; a line that does not
+/// parse (a torn last line) is skipped.
+fn log_lines<T: DeserializeOwned>(path: &std::path::Path) -> impl Iterator<Item = T> {
+    let file = std::fs::File::open(path).ok();
+    file.into_iter()
+        .flat_map(|f| BufReader::new(f).lines())
+        .map_while(Result::ok)
+        .filter_map(|line| serde_json::from_str(&line).ok())
+}
+
+/// Sufficient statistics of one metric aggregated by `flagstone aggregate`'s
+/// rules from the namespace's logs: the exposures of the experiment's A/B
+/// test rule and the metric's events within the iteration's window
+/// `[startedAt, endedAt)`. A stopped iteration's window is closed, so its
+/// results no longer change. `None` before the metric is seen or while fewer
+/// than two variants were exposed.
 fn from_logs(
-    _published: &Published,
-    _iteration: &IterationRecord,
+    namespace: &Namespace,
+    record: &ExperimentRecord,
+    iteration: &IterationRecord,
+    metric: &str,
 ) -> Option<(AnalysisRequest, i64)> {
-    None
+    let instant = |ms: i64| jiff::Timestamp::from_millisecond(ms).ok();
+    let window = Window {
+        start: Some(instant(iteration.started_at?)?),
+        end: iteration.ended_at.and_then(instant),
+    };
+    namespace.exposures().flush();
+    let rule = format!("abtests/{}", record.key);
+    let exposures = log_lines::<Exposure>(namespace.exposures().path()).filter(|e| e.rule == rule);
+    let last_seen = Cell::new(None::<jiff::Timestamp>);
+    let events = log_lines::<LoggedEvent>(namespace.events().path()).filter_map(|e| {
+        if e.metric != metric {
+            return None;
+        }
+        let time: jiff::Timestamp = e.time.parse().ok()?;
+        if window.contains(time) {
+            last_seen.set(last_seen.get().max(Some(time)));
+        }
+        Some(Event { unit: e.unit, metric: e.metric, value: e.value, time })
+    });
+    let options = Options {
+        flag: Some(format!("flags/{}", record.flag_key)),
+        metrics: vec![metric.to_owned()],
+        window,
+    };
+    let request = match aggregate(exposures, events, &options) {
+        Ok(request) => request,
+        Err(AggregateError::TooFewVariants { .. } | AggregateError::EmptyWindow { .. }) => {
+            return None;
+        }
+        Err(e) => {
+            tracing::warn!(error = %e, experiment = %record.key, "log-based results");
+            return None;
+        }
+    };
+    Some((request, last_seen.get()?.as_millisecond()))
 }
 
 /// The Bayesian analysis of one metric of an iteration, rendered as
@@ -208,7 +264,8 @@ pub(crate) async fn get_results(
         )));
     }
     let name = namespace_name(&project, &environment)?;
-    let published = namespace(&app, &principal, Scope::Read, &name)?.published();
+    let ns = namespace(&app, &principal, Scope::Read, &name)?;
+    let published = ns.published();
     let (_, record) = load(&published, &key)?;
     let iteration = chosen(&record, &query)?;
     if !iteration.metrics.iter().any(|m| m.key == metric_key) {
@@ -217,14 +274,20 @@ pub(crate) async fn get_results(
             iteration.id
         )));
     }
-    let (results, seen) = match statistics(&published, iteration) {
-        Some((request, seen)) => {
-            let results = treatment_results(iteration, request, &metric_key)?;
-            let seen = (!results.is_empty()).then_some(seen);
-            (results, seen)
+    let iteration = iteration.clone();
+    // Reading the logs and the analysis block: off the async threads.
+    let (results, seen) = tokio::task::spawn_blocking(move || {
+        match statistics(&ns, &published, &record, &iteration, &metric_key) {
+            Some((request, seen)) => {
+                let results = treatment_results(&iteration, request, &metric_key)?;
+                let seen = (!results.is_empty()).then_some(seen);
+                Ok::<_, LdError>((results, seen))
+            }
+            None => Ok((Vec::new(), None)),
         }
-        None => (Vec::new(), None),
-    };
+    })
+    .await
+    .map_err(LdError::internal)??;
     let metric_seen = match seen {
         Some(timestamp) => json!({"ever": true, "timestamp": timestamp}),
         None => json!({"ever": false}),
