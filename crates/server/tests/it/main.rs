@@ -17,6 +17,7 @@ mod durability;
 mod edge;
 mod hostile;
 mod launchdarkly;
+mod launchdarkly_legacy;
 mod launchdarkly_results;
 mod native;
 mod ofrep;

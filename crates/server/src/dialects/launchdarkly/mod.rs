@@ -49,6 +49,8 @@
 
 mod errors;
 mod experiments;
+mod legacy;
+mod legacy_results;
 mod rep;
 mod results;
 mod translate;
@@ -56,7 +58,7 @@ mod wire;
 
 use crate::http::AppState;
 use axum::Router;
-use axum::routing::{get, post, put};
+use axum::routing::{delete, get, patch, post, put};
 use errors::{method_not_allowed, read_only_replica};
 
 /// A refused token in LaunchDarkly's shape (401 `unauthorized`), for the guard.
@@ -74,7 +76,7 @@ pub(crate) fn routes(read_only: bool) -> Router<AppState> {
     let iterations = format!("{one}/iterations");
     let results = format!("{one}/metrics/{{metric}}/results");
     let statistics = format!("{one}/statistics");
-    let (create, patch, iterate, upload) = if read_only {
+    let (create, one_experiment, iterate, upload) = if read_only {
         (
             post(read_only_replica),
             get(experiments::get_experiment).patch(read_only_replica),
@@ -89,9 +91,24 @@ pub(crate) fn routes(read_only: bool) -> Router<AppState> {
             put(results::put_statistics),
         )
     };
+    let flag = "/api/v2/flags/{project}/{flag}";
+    let legacy = format!("{flag}/experiments/{{environment}}/{{metric}}");
+    let (patch_flag, reset, legacy_upload) = if read_only {
+        (patch(read_only_replica), delete(read_only_replica), put(read_only_replica))
+    } else {
+        (
+            patch(legacy::patch_flag),
+            delete(legacy_results::reset_legacy_results),
+            put(legacy_results::put_legacy_statistics),
+        )
+    };
     Router::new()
+        .route(flag, patch_flag.fallback(method_not_allowed))
+        .route(&legacy, get(legacy_results::get_legacy_results).fallback(method_not_allowed))
+        .route(&format!("{legacy}/results"), reset.fallback(method_not_allowed))
+        .route(&format!("{legacy}/statistics"), legacy_upload.fallback(method_not_allowed))
         .route(BASE, get(experiments::list_experiments).merge(create).fallback(method_not_allowed))
-        .route(&one, patch.fallback(method_not_allowed))
+        .route(&one, one_experiment.fallback(method_not_allowed))
         .route(&iterations, iterate.fallback(method_not_allowed))
         .route(&results, get(results::get_results).fallback(method_not_allowed))
         .route(&statistics, upload.fallback(method_not_allowed))

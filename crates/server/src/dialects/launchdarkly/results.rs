@@ -103,7 +103,7 @@ fn statistics(
 
 /// The records of a JSON-lines log the server wrote; a line that does not
 /// parse (a torn last line) is skipped.
-fn log_lines<T: DeserializeOwned>(path: &std::path::Path) -> impl Iterator<Item = T> {
+pub(crate) fn log_lines<T: DeserializeOwned>(path: &std::path::Path) -> impl Iterator<Item = T> {
     let file = std::fs::File::open(path).ok();
     file.into_iter()
         .flat_map(|f| BufReader::new(f).lines())

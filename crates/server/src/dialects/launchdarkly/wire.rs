@@ -20,6 +20,15 @@ pub(crate) fn from_body<T: DeserializeOwned>(body: Value) -> Result<T, LdError> 
     })
 }
 
+/// Parses a value found at `at` (a JSON path) into `T`; an error names the full path.
+pub(crate) fn from_value_at<T: DeserializeOwned>(value: Value, at: &str) -> Result<T, LdError> {
+    serde_path_to_error::deserialize(value).map_err(|e| {
+        let path = e.path().to_string();
+        let place = if path == "." { at.to_owned() } else { format!("{at}.{path}") };
+        LdError::invalid(format!("{place}: {}", e.inner()))
+    })
+}
+
 /// `POST …/experiments`.
 #[derive(Debug, Deserialize)]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
