@@ -275,6 +275,26 @@ async fn the_documents_semantic_patch_example() {
     assert_error(status, &body, StatusCode::NOT_FOUND, "not_found", "nope");
 }
 
+/// How many of `units` units the flag gives the document's variation.
+async fn treated(server: &TestServer, units: usize) -> usize {
+    let mut n = 0;
+    for i in 0..units {
+        let response = server
+            .client
+            .post(server.url("/ofrep/v1/evaluate/flags/example-flag-for-experiment"))
+            .header("x-flagstone-namespace", "my-project/my-environment")
+            .json(&json!({"context": {"targetingKey": format!("user-{i}")}}))
+            .send()
+            .await
+            .unwrap();
+        let (_, body) = json_of(response).await;
+        if body["variant"] == VARIATION {
+            n += 1;
+        }
+    }
+    n
+}
+
 #[tokio::test]
 async fn iterations_start_stop_and_keep_their_order() {
     let server = document_server().await;
@@ -290,6 +310,9 @@ async fn iterations_start_stop_and_keep_their_order() {
     let test = abtest(&server, key).await;
     assert_eq!(test["state"], "LIVE");
     assert_eq!(test["iterations"][0]["status"], "running");
+    // The engine serves it: about 10 % of units get the treatment's variant.
+    let served = treated(&server, 400).await;
+    assert!((20..=70).contains(&served), "{served} of 400");
 
     let reason = "We ran this iteration for two weeks and the winning variation was clear";
     let (status, stopped) = instruct(
@@ -305,6 +328,7 @@ async fn iterations_start_stop_and_keep_their_order() {
     assert_eq!(current["winningReason"], reason);
     assert!(current["endedAt"].as_i64().unwrap() >= current["startedAt"].as_i64().unwrap());
     assert_eq!(abtest(&server, key).await["state"], "ENDED");
+    assert_eq!(treated(&server, 400).await, 0);
 
     // Nothing to start until an iteration is created.
     let (status, body) = instruct(&server, key, json!([{"kind": "startIteration"}])).await;

@@ -175,7 +175,7 @@ pub(crate) async fn list_experiments(
     Path((project, environment)): Path<(String, String)>,
     Query(query): Query<HashMap<String, String>>,
 ) -> Answer {
-    query_keys(&query, &["filter", "expand", "limit", "offset", "lifecycleState"])?;
+    query_keys(&query, &["filter", "expand", "limit", "offset"])?;
     let name = namespace_name(&project, &environment)?;
     let published = namespace(&app, &principal, Scope::Read, &name)?.published();
     let expand = Expand::parse(query.get("expand").map(String::as_str))?;

@@ -200,7 +200,14 @@ fn operations(body: Value) -> Result<Vec<PatchOperation>, LdError> {
     let items = match body {
         Value::Array(items) => items,
         Value::Object(mut fields) => match fields.remove("patch") {
-            Some(Value::Array(items)) => items,
+            Some(Value::Array(items)) => {
+                if let Some(k) = fields.keys().find(|k| *k != "comment") {
+                    return Err(LdError::invalid(format!(
+                        "{k}: unknown field; expected patch and comment"
+                    )));
+                }
+                items
+            }
             _ => {
                 return Err(LdError::invalid(
                     "expected a JSON Patch: an array of operations, or {\"patch\": [...]}",

@@ -258,9 +258,9 @@ pub(crate) async fn get_results(
     Query(query): Query<HashMap<String, String>>,
     uri: Uri,
 ) -> Answer {
-    if let Some(k) = query.keys().find(|k| !matches!(k.as_str(), "iterationId" | "expand")) {
+    if let Some(k) = query.keys().find(|k| k.as_str() != "iterationId") {
         return Err(LdError::invalid(format!(
-            "{k}: unknown query parameter; expected iterationId or expand"
+            "{k}: unknown query parameter; expected iterationId"
         )));
     }
     let name = namespace_name(&project, &environment)?;
