@@ -562,3 +562,51 @@ async fn tokens_are_checked_in_launchdarklys_form() {
     let (status, body) = json_of(response).await;
     assert_error(status, &body, StatusCode::FORBIDDEN, "forbidden", "namespace");
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn an_edge_replica_refuses_writes() {
+    let upstream = document_server().await;
+    let follow = flagstone_server::Upstream {
+        url: upstream.base.clone(),
+        token: None,
+        namespaces: vec![
+            flagstone_server::NamespaceName::parse("my-project/my-environment").unwrap(),
+        ],
+        wait: std::time::Duration::from_secs(2),
+    };
+    let edge =
+        TestServer::with(Options { import: false, upstream: Some(follow), ..Options::default() })
+            .await;
+    let one = format!("{BASE}/example-experiment");
+    let legacy = "/api/v2/flags/my-project/example-flag-for-experiment";
+    let writes = [
+        (reqwest::Method::POST, BASE.to_owned(), data("create-experiment.json")),
+        (reqwest::Method::PATCH, one.clone(), data("patch-experiment.json")),
+        (reqwest::Method::POST, format!("{one}/iterations"), data("create-iteration.json")),
+        (reqwest::Method::PUT, format!("{one}/statistics"), json!({})),
+        (reqwest::Method::PATCH, legacy.to_owned(), data("legacy-add-experiment.json")),
+        (
+            reqwest::Method::DELETE,
+            format!("{legacy}/experiments/my-environment/m/results"),
+            Value::Null,
+        ),
+    ];
+    for (method, path, body) in writes {
+        let response = edge
+            .client
+            .request(method.clone(), edge.url(&path))
+            .header("content-type", SEMANTIC_PATCH)
+            .body(body.to_string())
+            .send()
+            .await
+            .unwrap();
+        let (status, body) = json_of(response).await;
+        assert_error(
+            status,
+            &body,
+            StatusCode::METHOD_NOT_ALLOWED,
+            "method_not_allowed",
+            "edge replica",
+        );
+    }
+}
