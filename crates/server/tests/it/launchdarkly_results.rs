@@ -128,6 +128,11 @@ async fn results_are_the_bayesian_analysis_of_the_uploaded_statistics() {
     let (status, body) = upload(&server, &missing).await;
     assert_eq!(status, StatusCode::BAD_REQUEST, "{body}");
     assert!(body["message"].as_str().unwrap().contains("New button"), "{body}");
+    let mut impossible = statistics(130);
+    impossible["metrics"][0]["data"]["new"]["successes"] = json!(2000);
+    let (status, body) = upload(&server, &impossible).await;
+    assert_eq!(status, StatusCode::BAD_REQUEST, "{body}");
+    assert!(body["message"].as_str().unwrap().starts_with("statistics: "), "{body}");
     let (status, body) = upload(&server, &json!({"variants": []})).await;
     assert_eq!(status, StatusCode::BAD_REQUEST, "{body}");
     assert!(body["message"].as_str().unwrap().contains("control"), "{body}");

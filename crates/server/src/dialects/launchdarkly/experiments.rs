@@ -16,7 +16,7 @@ use crate::namespace::{Namespace, Published};
 use crate::store::StoredRecord;
 use crate::write::{Actor, Change, Precondition};
 use axum::body::Bytes;
-use axum::extract::rejection::BytesRejection;
+use axum::extract::rejection::{BytesRejection, QueryRejection};
 use axum::extract::{Path, Query, State};
 use axum::http::{HeaderMap, Method, StatusCode, Uri, header};
 use axum::response::{IntoResponse, Response};
@@ -95,11 +95,16 @@ pub(crate) async fn save(
     let mut changes = Vec::with_capacity(2);
     if resource {
         let existing = published.resource(Kind::AbTests, &record.key).map(|r| &r.document);
+        // A create must not take over an A/B test written meanwhile through another API.
+        let test_precondition = match precondition {
+            Precondition::IfNoneMatchAny => Precondition::IfNoneMatchAny,
+            _ => Precondition::None,
+        };
         changes.push(Change::PutResource {
             kind: Kind::AbTests,
             id: record.key.clone(),
             document: abtest_document(record, existing),
-            precondition: Precondition::None,
+            precondition: test_precondition,
         });
     }
     changes.push(Change::PutRecord {
@@ -110,6 +115,13 @@ pub(crate) async fn save(
     });
     run_write(app, name, Change::Batch(changes), actor).await?;
     Ok(())
+}
+
+/// The query parameters, or 400 in LaunchDarkly's shape.
+pub(crate) fn query(
+    query: Result<Query<HashMap<String, String>>, QueryRejection>,
+) -> Result<HashMap<String, String>, LdError> {
+    query.map(|Query(q)| q).map_err(|e| LdError::invalid(format!("query: {}", e.body_text())))
 }
 
 fn query_keys(query: &HashMap<String, String>, known: &[&str]) -> Result<(), LdError> {
@@ -173,8 +185,9 @@ pub(crate) async fn list_experiments(
     State(app): State<AppState>,
     Extension(principal): Extension<Principal>,
     Path((project, environment)): Path<(String, String)>,
-    Query(query): Query<HashMap<String, String>>,
+    query: Result<Query<HashMap<String, String>>, QueryRejection>,
 ) -> Answer {
+    let query = super::experiments::query(query)?;
     query_keys(&query, &["filter", "expand", "limit", "offset"])?;
     let name = namespace_name(&project, &environment)?;
     let published = namespace(&app, &principal, Scope::Read, &name)?.published();
@@ -277,8 +290,9 @@ pub(crate) async fn get_experiment(
     State(app): State<AppState>,
     Extension(principal): Extension<Principal>,
     Path((project, environment, key)): Path<(String, String, String)>,
-    Query(query): Query<HashMap<String, String>>,
+    query: Result<Query<HashMap<String, String>>, QueryRejection>,
 ) -> Answer {
+    let query = super::experiments::query(query)?;
     query_keys(&query, &["expand"])?;
     let expand = Expand::parse(query.get("expand").map(String::as_str))?;
     let name = namespace_name(&project, &environment)?;

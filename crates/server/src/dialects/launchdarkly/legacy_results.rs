@@ -18,7 +18,7 @@ use crate::names::Kind;
 use crate::namespace::{Namespace, Published};
 use crate::write::{Change, Precondition};
 use axum::body::Bytes;
-use axum::extract::rejection::BytesRejection;
+use axum::extract::rejection::{BytesRejection, QueryRejection};
 use axum::extract::{Path, Query, State};
 use axum::http::{Method, StatusCode, Uri};
 use axum::response::IntoResponse;
@@ -363,9 +363,10 @@ pub(crate) async fn get_legacy_results(
     State(app): State<AppState>,
     Extension(principal): Extension<Principal>,
     Path((project, flag, env, metric)): Path<(String, String, String, String)>,
-    Query(query): Query<HashMap<String, String>>,
+    query: Result<Query<HashMap<String, String>>, QueryRejection>,
     uri: Uri,
 ) -> Answer {
+    let query = super::experiments::query(query)?;
     if let Some(k) = query.keys().find(|k| !matches!(k.as_str(), "from" | "to" | "granularity")) {
         return Err(LdError::invalid(format!(
             "{k}: unknown query parameter; expected from, to or granularity"

@@ -4,7 +4,9 @@
 
 use super::errors::LdError;
 use super::experiments::{Answer, actor, load, namespace, namespace_name, parse_body};
-use super::wire::{ExperimentRecord, IterationRecord, STATISTICS, Status, from_body, now_ms};
+use super::wire::{
+    ExperimentRecord, IterationRecord, STATISTICS, Status, TreatmentRecord, from_body, now_ms,
+};
 use crate::auth::{Principal, Scope};
 use crate::dialects::native::run_write;
 use crate::events::Event as LoggedEvent;
@@ -12,7 +14,7 @@ use crate::http::AppState;
 use crate::namespace::{Namespace, Published};
 use crate::write::{Change, Precondition};
 use axum::body::Bytes;
-use axum::extract::rejection::BytesRejection;
+use axum::extract::rejection::{BytesRejection, QueryRejection};
 use axum::extract::{Path, Query, State};
 use axum::http::{Method, StatusCode, Uri};
 use axum::response::IntoResponse;
@@ -36,7 +38,7 @@ fn label_of<'a>(variant: &str, names: impl IntoIterator<Item = &'a str>) -> Opti
 }
 
 /// The treatments that take traffic.
-fn arms(iteration: &IterationRecord) -> impl Iterator<Item = &super::wire::TreatmentRecord> {
+fn arms(iteration: &IterationRecord) -> impl Iterator<Item = &TreatmentRecord> {
     iteration
         .treatments
         .iter()
@@ -71,6 +73,12 @@ pub(crate) async fn put_statistics(
                 "variants: no entry for treatment {:?} (variant {}); the statistics name {names:?}",
                 t.name, t.variant
             )));
+        }
+    }
+    // Refuse now what the results could not analyse later.
+    for metric in &current.metrics {
+        if let Some((request, _)) = bayesian_request(current, request.clone(), &metric.key) {
+            analyze(&request).map_err(|e| LdError::invalid(format!("statistics: {e}")))?;
         }
     }
     let document = json!({"iterationId": current.id, "uploadedAt": now_ms(), "request": body});
@@ -160,28 +168,25 @@ fn from_logs(
     Some((request, last_seen.get()?.as_millisecond()))
 }
 
-/// The Bayesian analysis of one metric of an iteration, rendered as
-/// LaunchDarkly's `treatmentResults`; empty when no data names the metric.
-fn treatment_results(
-    iteration: &IterationRecord,
+/// The Bayesian request for one metric of an iteration: the metric, the
+/// treatments' variants in treatment order (a treatment without data is
+/// left out) and the baseline as control. `None` when no data names the
+/// metric, the baseline has no data, or fewer than two treatments have data.
+fn bayesian_request<'i>(
+    iteration: &'i IterationRecord,
     mut request: AnalysisRequest,
     metric_key: &str,
-) -> Result<Vec<Value>, LdError> {
+) -> Option<(AnalysisRequest, Vec<&'i TreatmentRecord>)> {
     let full = format!("metrics/{metric_key}");
     request.metrics.retain(|m| m.id == metric_key || m.id == full);
     if request.metrics.is_empty() {
-        return Ok(Vec::new());
+        return None;
     }
     let names: Vec<String> = request.variants.iter().map(|v| v.name.clone()).collect();
     let mut variants = Vec::new();
     let mut treatments = Vec::new();
     for t in arms(iteration) {
-        let label = label_of(&t.variant, names.iter().map(String::as_str)).ok_or_else(|| {
-            LdError::invalid(format!(
-                "the statistics of this iteration name no variant for treatment {:?} ({})",
-                t.name, t.variant
-            ))
-        })?;
+        let Some(label) = label_of(&t.variant, names.iter().map(String::as_str)) else { continue };
         if let Some(v) = request.variants.iter().find(|v| v.name == label) {
             let mut v = v.clone();
             v.expected_share = t.allocation_percent.trim().parse().unwrap_or(v.expected_share);
@@ -189,14 +194,27 @@ fn treatment_results(
             treatments.push(t);
         }
     }
-    let baseline = iteration
-        .baseline()
-        .ok_or_else(|| LdError::invalid("the iteration has no baseline treatment"))?;
-    request.control = label_of(&baseline.variant, names.iter().map(String::as_str))
-        .map(str::to_owned)
-        .ok_or_else(|| LdError::invalid("the statistics name no variant for the baseline"))?;
+    let baseline = iteration.baseline()?;
+    request.control = label_of(&baseline.variant, names.iter().map(String::as_str))?.to_owned();
+    if variants.len() < 2 {
+        return None;
+    }
     request.variants = variants;
     request.method = StatsMethod::Bayesian;
+    Some((request, treatments))
+}
+
+/// The Bayesian analysis of one metric of an iteration, rendered as
+/// LaunchDarkly's `treatmentResults` in treatment order (a treatment
+/// without data has 0 units and no estimates); empty without data.
+fn treatment_results(
+    iteration: &IterationRecord,
+    request: AnalysisRequest,
+    metric_key: &str,
+) -> Result<Vec<Value>, LdError> {
+    let Some((request, treatments)) = bayesian_request(iteration, request, metric_key) else {
+        return Ok(Vec::new());
+    };
     let result = analyze(&request).map_err(|e| LdError::invalid(format!("statistics: {e}")))?;
     let Some(metric) = result.results.first() else {
         return Ok(Vec::new());
@@ -209,11 +227,15 @@ fn treatment_results(
             .and_then(|i| treatments.get(i))
             .map_or_else(|| variant.to_owned(), |t| t.id.clone())
     };
-    let rendered = metric
-        .treatment_results
-        .iter()
-        .zip(&treatments)
-        .map(|(r, t)| {
+    let rendered = arms(iteration)
+        .map(|t| {
+            let found = treatments.iter().position(|x| x.id == t.id);
+            let Some(r) = found.and_then(|i| metric.treatment_results.get(i)) else {
+                return json!({
+                    "treatmentId": t.id, "treatmentName": t.name, "mean": null,
+                    "credibleInterval": null, "pBest": null, "relativeDifferences": [], "units": 0,
+                });
+            };
             json!({
                 "treatmentId": t.id,
                 "treatmentName": t.name,
@@ -255,9 +277,10 @@ pub(crate) async fn get_results(
     State(app): State<AppState>,
     Extension(principal): Extension<Principal>,
     Path((project, environment, key, metric_key)): Path<(String, String, String, String)>,
-    Query(query): Query<HashMap<String, String>>,
+    query: Result<Query<HashMap<String, String>>, QueryRejection>,
     uri: Uri,
 ) -> Answer {
+    let query = super::experiments::query(query)?;
     if let Some(k) = query.keys().find(|k| k.as_str() != "iterationId") {
         return Err(LdError::invalid(format!(
             "{k}: unknown query parameter; expected iterationId"
@@ -300,6 +323,56 @@ pub(crate) async fn get_results(
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    fn treatment(id: &str, baseline: bool) -> TreatmentRecord {
+        TreatmentRecord {
+            id: id.into(),
+            name: id.into(),
+            baseline,
+            allocation_percent: "30".into(),
+            parameters: vec![],
+            variant: format!("flags/f/variants/{id}"),
+        }
+    }
+
+    fn request(variants: &[&str]) -> AnalysisRequest {
+        let data: serde_json::Map<String, Value> = variants
+            .iter()
+            .map(|v| ((*v).to_owned(), json!({"n": 100, "successes": 10})))
+            .collect();
+        serde_json::from_value(json!({
+            "control": variants[0],
+            "variants": variants.iter().map(|v| json!({"name": v, "expectedShare": 1})).collect::<Vec<_>>(),
+            "metrics": [{"id": "m", "type": "binary", "data": data}]
+        }))
+        .unwrap()
+    }
+
+    #[test]
+    fn treatments_without_data_are_left_out() {
+        let iteration: IterationRecord = serde_json::from_value(json!({
+            "_id": "i", "hypothesis": "", "status": "running", "createdAt": 0,
+            "canReshuffleTraffic": true, "metrics": [{"key": "m", "primary": true}],
+            "treatments": [], "flags": {}
+        }))
+        .unwrap();
+        let iteration = IterationRecord {
+            treatments: vec![treatment("a", true), treatment("b", false), treatment("c", false)],
+            ..iteration
+        };
+        let (req, arms) = bayesian_request(&iteration, request(&["a", "c"]), "m").unwrap();
+        assert_eq!(req.control, "a");
+        assert_eq!(arms.iter().map(|t| t.id.as_str()).collect::<Vec<_>>(), ["a", "c"]);
+        let rendered = treatment_results(&iteration, request(&["a", "c"]), "m").unwrap();
+        assert_eq!(rendered.len(), 3);
+        assert_eq!(rendered[1]["units"], 0);
+        assert_eq!(rendered[1]["pBest"], Value::Null);
+        assert_eq!(rendered[2]["units"], 100);
+        // Without the baseline's data, or with one arm, there is nothing to compare.
+        assert!(bayesian_request(&iteration, request(&["b", "c"]), "m").is_none());
+        assert!(bayesian_request(&iteration, request(&["a"]), "m").is_none());
+        assert!(bayesian_request(&iteration, request(&["a", "b"]), "other").is_none());
+    }
 
     #[test]
     fn labels_match_ids_or_full_names() {
