@@ -610,3 +610,33 @@ async fn an_edge_replica_refuses_writes() {
         );
     }
 }
+
+#[tokio::test]
+async fn an_experiment_outlives_its_ab_test_but_not_its_flag() {
+    let server = document_server().await;
+    post(&server, BASE, &data("create-experiment.json")).await;
+    let test = "/v1/namespaces/my-project/my-environment/abtests/example-experiment";
+    let response = server.client.delete(server.url(test)).send().await.unwrap();
+    assert_eq!(response.status(), StatusCode::OK);
+    // The record still answers, and the next write recreates the A/B test.
+    let (status, _) = get(&server, &format!("{BASE}/example-experiment")).await;
+    assert_eq!(status, StatusCode::OK);
+    let (status, body) =
+        instruct(&server, "example-experiment", json!([{"kind": "startIteration"}])).await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    assert_eq!(abtest(&server, "example-experiment").await["state"], "LIVE");
+
+    // Without its flag the A/B test cannot be written: 400 with the problem, nothing changes.
+    put_config(&server, vec![flag("other", &[])]).await;
+    let (status, body) =
+        instruct(&server, "example-experiment", json!([{"kind": "stopIteration"}])).await;
+    assert_error(
+        status,
+        &body,
+        StatusCode::BAD_REQUEST,
+        "invalid_request",
+        "example-flag-for-experiment",
+    );
+    let (_, shown) = get(&server, &format!("{BASE}/example-experiment")).await;
+    assert_eq!(shown["currentIteration"]["status"], "running");
+}
