@@ -640,3 +640,24 @@ async fn an_experiment_outlives_its_ab_test_but_not_its_flag() {
     let (_, shown) = get(&server, &format!("{BASE}/example-experiment")).await;
     assert_eq!(shown["currentIteration"]["status"], "running");
 }
+
+#[tokio::test]
+async fn over_the_rate_limit_is_429_in_launchdarklys_shape() {
+    let limits = flagstone_server::Limits {
+        rate_per_second: 1,
+        rate_burst: 1,
+        ..flagstone_server::Limits::default()
+    };
+    let server = TestServer::with(Options { limits, ..Options::default() }).await;
+    let mut last = None;
+    for _ in 0..3 {
+        let response = server.client.get(server.url(BASE)).send().await.unwrap();
+        if response.status() == StatusCode::TOO_MANY_REQUESTS {
+            assert!(response.headers().contains_key("retry-after"));
+            last = Some(json_of(response).await);
+            break;
+        }
+    }
+    let (status, body) = last.expect("three requests within a second exceed one a second");
+    assert_error(status, &body, StatusCode::TOO_MANY_REQUESTS, "rate_limited", "rate limit");
+}
