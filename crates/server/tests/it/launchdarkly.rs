@@ -81,6 +81,13 @@ async fn abtest(server: &TestServer, key: &str) -> Value {
     body["document"].clone()
 }
 
+/// The keys of an object, sorted.
+pub fn keys(v: &Value) -> Vec<&str> {
+    let mut keys: Vec<&str> = v.as_object().unwrap().keys().map(String::as_str).collect();
+    keys.sort_unstable();
+    keys
+}
+
 fn is_hex_id(v: &Value) -> bool {
     v.as_str().is_some_and(|s| s.len() == 24 && s.chars().all(|c| c.is_ascii_hexdigit()))
 }
@@ -164,6 +171,35 @@ async fn the_documents_create_get_and_list_examples() {
         })
     );
     check_document_iteration(&created["currentIteration"], true);
+    // Only documented fields (no startedAt, endedAt or winner before the iteration ran).
+    assert_eq!(
+        keys(&created),
+        [
+            "_creationDate",
+            "_id",
+            "_links",
+            "_maintainerId",
+            "currentIteration",
+            "description",
+            "key",
+            "name",
+            "previousIterations"
+        ]
+    );
+    assert_eq!(
+        keys(&created["currentIteration"]),
+        [
+            "_id",
+            "canReshuffleTraffic",
+            "createdAt",
+            "flags",
+            "hypothesis",
+            "primaryMetric",
+            "secondaryMetrics",
+            "status",
+            "treatments"
+        ]
+    );
     assert!(created.get("draftIteration").is_none());
     assert_eq!(created["previousIterations"], json!([]));
 

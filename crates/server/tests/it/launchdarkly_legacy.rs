@@ -2,7 +2,7 @@
 //! `PATCH /api/v2/flags/{projKey}/{flagKey}` verbatim, the legacy results
 //! (`totals`, `series`, `stats`) and their reset.
 
-use crate::launchdarkly::{data, flag};
+use crate::launchdarkly::{data, flag, keys};
 use crate::support::{TestServer, json_of};
 use flagstone_stats::Method;
 use flagstone_stats::analysis::{AnalysisRequest, analyze};
@@ -276,8 +276,40 @@ async fn legacy_results_from_the_logs_follow_recording_and_reset() {
         + totals[1]["cumulativeCount"].as_f64().unwrap();
     assert_eq!(conversions, 40.0);
     assert_eq!(got["metricSeen"]["ever"], true);
+    assert_eq!(
+        keys(&got),
+        ["_links", "granularity", "metadata", "metricSeen", "series", "stats", "totals"]
+    );
+    assert_eq!(
+        keys(&totals[0]),
+        [
+            "cumulativeConfidenceInterval",
+            "cumulativeConversionRate",
+            "cumulativeCount",
+            "cumulativeImpressionCount",
+            "cumulativeValue",
+            "improvement",
+            "minSampleSize",
+            "pValue"
+        ]
+    );
+    assert_eq!(keys(&got["stats"]), ["chi2", "minSampleSizeMet", "pValue", "winningVariationIdx"]);
     // One day: one bucket, whose cumulative numbers are the totals.
     let series = got["series"].as_array().unwrap();
+    assert_eq!(keys(&series[0]), ["Time", "VariationData"]);
+    assert_eq!(
+        keys(&series[0]["VariationData"][0]),
+        [
+            "confidenceInterval",
+            "conversionRate",
+            "count",
+            "cumulativeConfidenceInterval",
+            "cumulativeConversionRate",
+            "cumulativeCount",
+            "cumulativeValue",
+            "value"
+        ]
+    );
     assert_eq!(series.len(), 1);
     let day = series[0]["Time"].as_i64().unwrap();
     assert_eq!(day % 86_400_000, 0);

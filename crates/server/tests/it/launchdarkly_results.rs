@@ -2,7 +2,7 @@
 //! sufficient statistics, equal to what `flagstone analyze` computes from
 //! the same statistics, and frozen once the iteration stops.
 
-use crate::launchdarkly::{BASE, flag, get, instruct, post, server_with};
+use crate::launchdarkly::{BASE, flag, get, instruct, keys, post, server_with};
 use crate::support::{TestServer, json_of};
 use flagstone_stats::Method;
 use flagstone_stats::analysis::{AnalysisRequest, analyze};
@@ -83,6 +83,19 @@ async fn results_are_the_bayesian_analysis_of_the_uploaded_statistics() {
         assert_eq!(got["_links"]["self"]["href"], path);
         assert_eq!(got["metricSeen"]["ever"], true);
         assert!(got["metricSeen"]["timestamp"].as_i64().unwrap() > 1_600_000_000_000);
+        assert_eq!(keys(&got), ["_links", "metricSeen", "treatmentResults"]);
+        assert_eq!(
+            keys(&got["treatmentResults"][1]),
+            [
+                "credibleInterval",
+                "mean",
+                "pBest",
+                "relativeDifferences",
+                "treatmentId",
+                "treatmentName",
+                "units"
+            ]
+        );
         let expected = analyzed(&uploaded, metric);
         let got = got["treatmentResults"].as_array().unwrap();
         assert_eq!(got.len(), 2);
