@@ -120,13 +120,13 @@ async fn the_documents_legacy_patch_examples() {
 }
 
 /// The Physicians' Health Study table (Steering Committee of the Physicians'
-/// Health Study Research Group, N Engl J Med 1989;321:129–135), the
-/// textbook 2 × 2 example of Pearson's χ² (Utts & Heckard, "Mind on
-/// Statistics", ch. 12; Agresti, "An Introduction to Categorical Data
-/// Analysis", 2nd ed., §2.2): myocardial infarction in 189 of 11,034
-/// physicians on placebo and 104 of 11,037 on aspirin. Pearson's
-/// X² = Σ (O − E)² / E = 25.01 with 1 degree of freedom, so
-/// P(χ²₁ ≥ 25.01) = erfc(√(25.01 / 2)) = 5.69 × 10⁻⁷.
+/// Health Study Research Group, "Final report on the aspirin component of
+/// the ongoing Physicians' Health Study", N Engl J Med 1989;321:129–135), a
+/// standard textbook 2 × 2 example of Pearson's χ² (Agresti, "An
+/// Introduction to Categorical Data Analysis", uses it throughout):
+/// myocardial infarction in 189 of 11,034 physicians on placebo and 104 of
+/// 11,037 on aspirin. Pearson's X² = Σ (O − E) ² / E = 25.01 with 1 degree
+/// of freedom, so P(χ²₁ ≥ 25.01) = erfc(√(25.01 / 2)) = 5.69 × 10⁻⁷.
 fn physicians_health_study() -> Value {
     json!({
         "control": "control",
