@@ -367,6 +367,7 @@ fn config() -> impl Strategy<Value = Config> {
                         })
                         .collect()
                 },
+                materialization_spec: None,
                 create_time: Some("2026-01-01T00:00:00Z".into()),
                 update_time: None,
             });
@@ -395,6 +396,7 @@ fn config() -> impl Strategy<Value = Config> {
             hypothesis: "h".into(),
             metrics: vec![],
             iterations: vec![],
+            materialization_spec: None,
             create_time: None,
             update_time: None,
         });

@@ -126,6 +126,7 @@ pub fn lower(config: &Config) -> Lowered {
             WORKFLOW_BUCKETS,
             assignments,
         );
+        let rule = Rule { materialization_spec: r.materialization_spec.clone(), ..rule };
         let flag = Collection::Flags.full_name(&r.flag).into_owned();
         out.rules.entry(flag).or_default().push(LoweredRule { rule, schedule, path });
     }
@@ -162,6 +163,7 @@ pub fn lower(config: &Config) -> Lowered {
             WORKFLOW_BUCKETS,
             assignments,
         );
+        let rule = Rule { materialization_spec: t.materialization_spec.clone(), ..rule };
         let flag = Collection::Flags.full_name(&t.flag).into_owned();
         out.rules.entry(flag).or_default().push(LoweredRule { rule, schedule: None, path });
     }
@@ -388,5 +390,23 @@ mod tests {
         assert_eq!(split(&[1.0, 1.0, 1.0], 10_000), [(0, 3333), (3333, 6667), (6667, 10_000)]);
         assert_eq!(split(&[1.0, 3.0], 10_000), [(0, 2500), (2500, 10_000)]);
         assert_eq!(split(&[2.0], 10_000), [(0, 10_000)]);
+    }
+
+    #[test]
+    fn workflows_carry_their_materialization_spec_to_their_rule() {
+        let config = crate::parse_config(
+            r#"{"flags": [{"name": "flags/f", "variants": [{"name": "flags/f/variants/a", "value": 1}, {"name": "flags/f/variants/b", "value": 2}]}],
+                "rollouts": [{"name": "rollouts/r", "state": "LIVE", "flag": "flags/f", "variant": "flags/f/variants/a", "reach": "0.5"}],
+                "abtests": [{"name": "abtests/t", "state": "LIVE", "flag": "flags/f",
+                  "treatments": [{"variant": "flags/f/variants/a", "baseline": true}, {"variant": "flags/f/variants/b"}],
+                  "materializationSpec": {"readMaterialization": "m", "writeMaterialization": "m", "mode": {"materializationMustMatch": true}}}]}"#,
+        )
+        .unwrap();
+        let lowered = lower(&config);
+        let rules = &lowered.rules["flags/f"];
+        assert_eq!(rules[0].rule.materialization_spec, None);
+        let spec = rules[1].rule.materialization_spec.as_ref().unwrap();
+        assert_eq!(spec.read_materialization, "m");
+        assert!(spec.mode.materialization_must_match);
     }
 }

@@ -1,6 +1,6 @@
 //! Rollouts and A/B tests: the resources people manage, with their lifecycle.
 
-use crate::flag::{BucketRange, DEFAULT_TARGETING_KEY_SELECTOR};
+use crate::flag::{BucketRange, DEFAULT_TARGETING_KEY_SELECTOR, MaterializationSpec};
 use crate::fraction::Fraction;
 use crate::segment::Allocation;
 use crate::targeting::Targeting;
@@ -165,6 +165,9 @@ pub struct Rollout {
     /// Reach steps over time; the latest with `from` ≤ now applies.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub schedule: Vec<ScheduleStep>,
+    /// Sticky assignments for the rule it lowers to (spec §2.8).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub materialization_spec: Option<MaterializationSpec>,
     /// RFC 3339.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub create_time: Option<String>,
@@ -228,6 +231,9 @@ pub struct AbTest {
     /// Runs of the test.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub iterations: Vec<Iteration>,
+    /// Sticky assignments for the rule it lowers to (spec §2.8).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub materialization_spec: Option<MaterializationSpec>,
     /// RFC 3339.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub create_time: Option<String>,
