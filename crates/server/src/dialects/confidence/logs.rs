@@ -1,0 +1,60 @@
+//! Sufficient statistics from the server's own logs: the namespace's
+//! exposures of the instance's flag joined with its metric events by
+//! `flagstone-warehouse` (the rules of `flagstone aggregate`), over the
+//! window from the instance's first launch to its end (open while it runs).
+//!
+//! Exposures reach their file through a writer thread that flushes every
+//! 200 ms, so an evaluation answered in the last fraction of a second may
+//! not be counted yet. Exposures of the flag's other rules count too: the
+//! comparison is of the variants units of the flag got.
+
+use super::error::GoogleError;
+use super::handlers::Call;
+use super::instance::{Instance, Workflow};
+use flagstone_stats::analysis::AnalysisRequest;
+use flagstone_warehouse::{AggregateError, Options, Window, aggregate_jsonl};
+use serde_json::Value;
+
+/// The analysis request of an instance from the logs; `None` when there is nothing to analyse yet.
+pub(super) async fn inputs(
+    call: &Call,
+    instance: &Instance,
+) -> Result<Option<AnalysisRequest>, GoogleError> {
+    let module = match call.workflow {
+        Workflow::Rollout => "rollout",
+        Workflow::AbTest => "abtest",
+    };
+    let flag = instance.fields.get(module).and_then(|m| m.get("flag")).and_then(Value::as_str);
+    let Some(flag) = flag else { return Ok(None) };
+    let flag = if flag.starts_with("flags/") { flag.to_owned() } else { format!("flags/{flag}") };
+    let Some(namespace) = call.app.namespaces.get(&call.namespace) else { return Ok(None) };
+    let history = instance.fields.get("stateHistory").and_then(Value::as_array);
+    let time_of = |state: &str| {
+        history.and_then(|h| {
+            h.iter()
+                .find(|e| e.get("state").and_then(Value::as_str) == Some(state))
+                .and_then(|e| e.get("time"))
+                .and_then(Value::as_str)
+                .and_then(|t| t.parse::<jiff::Timestamp>().ok())
+        })
+    };
+    let Some(start) = time_of("live") else { return Ok(None) };
+    let window = Window { start: Some(start), end: time_of("ended") };
+    let options = Options { flag: Some(flag), window, ..Options::default() };
+    let exposures = namespace.exposures().path().to_owned();
+    let events = namespace.events().path().to_owned();
+    let joined =
+        tokio::task::spawn_blocking(move || aggregate_jsonl(&exposures, &events, &options))
+            .await
+            .map_err(GoogleError::internal)?;
+    match joined {
+        Ok(request) => Ok(Some(request)),
+        // Fewer than two variants seen (or none): nothing to compare yet.
+        Err(AggregateError::TooFewVariants { .. } | AggregateError::EmptyWindow { .. }) => Ok(None),
+        Err(other) => Err(GoogleError::failed_precondition(
+            &call.workflow.name(&instance.id),
+            "LOGS",
+            format!("the server's logs cannot be aggregated: {other}"),
+        )),
+    }
+}
