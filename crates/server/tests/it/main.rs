@@ -13,6 +13,7 @@ mod agreement;
 mod auth;
 mod cloudbees;
 mod concurrency;
+mod confidence;
 mod durability;
 mod edge;
 mod hostile;
