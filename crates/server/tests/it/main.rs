@@ -14,6 +14,7 @@ mod auth;
 mod cloudbees;
 mod concurrency;
 mod confidence;
+mod confidence_abtest;
 mod confidence_list;
 mod durability;
 mod edge;
