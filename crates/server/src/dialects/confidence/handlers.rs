@@ -2,11 +2,10 @@
 //! the lifecycle actions.
 
 use super::error::{Answer, GoogleError, Violation, locate};
-use super::instance::{
-    Instance, OUTPUT_ONLY, Workflow, is_id, metric_field, new_id, transition_of,
-};
+use super::instance::{Instance, OUTPUT_ONLY, Workflow, is_id, new_id, transition_of};
 use super::list::{Facts, decode_token, encode_token, page_size, parse_filter};
 use super::mask;
+use super::translate::metric_field;
 use crate::auth::{Principal, Scope};
 use crate::http::{AppState, body_bytes};
 use crate::json;

@@ -23,6 +23,7 @@ mod list;
 mod logs;
 mod mask;
 mod results;
+mod translate;
 
 use crate::http::AppState;
 use axum::Router;
