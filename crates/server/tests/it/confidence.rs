@@ -478,7 +478,7 @@ async fn output_only_fields_in_a_mask_are_refused_by_name() {
         google_error(status, &body, 400, "INVALID_ARGUMENT", Some("updateMask"));
         let description =
             body["error"]["details"][0]["fieldViolations"][0]["description"].as_str().unwrap();
-        assert_eq!(description, format!("{field}: {field} is output only and cannot be updated"));
+        assert_eq!(description, format!("{field} is output only and cannot be updated"));
     }
     for field in ["abtest", "colour", "rollout..reach"] {
         let (status, body) = c.patch(&format!("{path}?updateMask={field}"), "{}").await;
@@ -598,4 +598,34 @@ async fn tokens_decide_who_may_read_and_write() {
         json_of(send(&secrets[0], Method::GET, "/v1/workflows/flow/instances").await.unwrap())
             .await;
     google_error(status, &body, 404, "NOT_FOUND", None);
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn an_edge_replica_refuses_writes() {
+    let upstream = TestServer::start().await;
+    let follow = flagstone_server::Upstream {
+        url: upstream.base.clone(),
+        token: None,
+        namespaces: vec![flagstone_server::NamespaceName::default_namespace()],
+        wait: std::time::Duration::from_secs(2),
+    };
+    let edge =
+        TestServer::with(Options { import: false, upstream: Some(follow), ..Options::default() })
+            .await;
+    let send = |method: Method, path: &str, body: &str| {
+        edge.client.request(method, edge.url(path)).body(body.to_owned()).send()
+    };
+    let id = "aaaaaaaaaaaaaaaaaaaa";
+    for (method, path) in [
+        (Method::POST, ROLLOUTS.to_owned()),
+        (Method::PATCH, format!("{ROLLOUTS}/{id}?updateMask=displayName")),
+        (Method::POST, format!("{ROLLOUTS}/{id}:launch")),
+        (Method::PUT, format!("{ROLLOUTS}/{id}/analysisInputs")),
+    ] {
+        let (status, body) = json_of(send(method, &path, "{}").await.unwrap()).await;
+        google_error(status, &body, 405, "FAILED_PRECONDITION", None);
+    }
+    // Reads are served; instances are records, which edges do not replicate.
+    let (status, body) = json_of(send(Method::GET, ROLLOUTS, "").await.unwrap()).await;
+    assert_eq!((status, body), (StatusCode::OK, json!({"rollouts": [], "nextPageToken": ""})));
 }

@@ -164,7 +164,11 @@ impl Workflow {
         if let Some(field) = output_only {
             return Err(Violation::new(
                 "updateMask",
-                format!("{path}: {field} is output only and cannot be updated"),
+                if path == *field {
+                    format!("{path} is output only and cannot be updated")
+                } else {
+                    format!("{path}: {field} is output only and cannot be updated")
+                },
             ));
         }
         let top = path.split('.').next().unwrap_or_default();
@@ -430,7 +434,7 @@ mod tests {
         assert!(w.check_mask_path("rollout.reach").is_ok());
         assert!(w.check_mask_path("displayName").is_ok());
         let e = w.check_mask_path("state").unwrap_err();
-        assert_eq!(e.description, "state: state is output only and cannot be updated");
+        assert_eq!(e.description, "state is output only and cannot be updated");
         assert!(w.check_mask_path("stats.analysisResult").is_err());
         assert!(w.check_mask_path("abtest").is_err());
         assert!(w.check_mask_path("rollout..reach").is_err());
