@@ -155,13 +155,17 @@ async fn guard(State(app): State<AppState>, mut request: Request, next: Next) ->
         return next.run(request).await;
     }
     let ofrep = path.starts_with("/ofrep/");
-    // LaunchDarkly's routes answer in its own codes (`unauthorized`).
+    // LaunchDarkly's routes answer in its own codes (`unauthorized`), Confidence's in Google's.
     let launchdarkly = path.starts_with("/api/v2/");
+    let confidence = dialects::confidence::owns(path);
     let principal = match app.auth.authenticate(request.headers()) {
         Ok(principal) => principal,
         Err(denied) => {
-            let mut response =
-                render_denied(ofrep, launchdarkly, StatusCode::UNAUTHORIZED, &denied);
+            let mut response = if confidence {
+                dialects::confidence::refused(StatusCode::UNAUTHORIZED, denied.to_string())
+            } else {
+                render_denied(ofrep, launchdarkly, StatusCode::UNAUTHORIZED, &denied)
+            };
             response
                 .headers_mut()
                 .insert(header::WWW_AUTHENTICATE, HeaderValue::from_static("Bearer"));
@@ -174,6 +178,8 @@ async fn guard(State(app): State<AppState>, mut request: Request, next: Next) ->
         let message = format!("rate limit exceeded; retry after {seconds} s");
         let mut response = if ofrep {
             ofrep::general_error(StatusCode::TOO_MANY_REQUESTS, message)
+        } else if confidence {
+            dialects::confidence::refused(StatusCode::TOO_MANY_REQUESTS, message)
         } else {
             ApiError::new(StatusCode::TOO_MANY_REQUESTS, "rate_limited", message).into_response()
         };

@@ -592,8 +592,8 @@ async fn tokens_decide_who_may_read_and_write() {
     // A token of one namespace acts on its own: an empty list there.
     let (status, body) = json_of(send(&secrets[1], Method::GET, ROLLOUTS).await.unwrap()).await;
     assert_eq!(status, StatusCode::OK, "{body}");
-    let (status, _) = json_of(send("nope", Method::GET, ROLLOUTS).await.unwrap()).await;
-    assert_eq!(status, StatusCode::UNAUTHORIZED);
+    let (status, body) = json_of(send("nope", Method::GET, ROLLOUTS).await.unwrap()).await;
+    google_error(status, &body, 401, "UNAUTHENTICATED", None);
     let (status, body) =
         json_of(send(&secrets[0], Method::GET, "/v1/workflows/flow/instances").await.unwrap())
             .await;
@@ -628,4 +628,20 @@ async fn an_edge_replica_refuses_writes() {
     // Reads are served; instances are records, which edges do not replicate.
     let (status, body) = json_of(send(Method::GET, ROLLOUTS, "").await.unwrap()).await;
     assert_eq!((status, body), (StatusCode::OK, json!({"rollouts": [], "nextPageToken": ""})));
+}
+
+#[tokio::test]
+async fn refusals_before_the_handler_are_google_errors_too() {
+    let limits = flagstone_server::Limits {
+        rate_per_second: 1,
+        rate_burst: 1,
+        ..flagstone_server::Limits::default()
+    };
+    let server = TestServer::with(Options { limits, ..Options::default() }).await;
+    let (status, _) = json_of(server.get(ROLLOUTS).await).await;
+    assert_eq!(status, StatusCode::OK);
+    let response = server.get(ROLLOUTS).await;
+    assert!(response.headers().contains_key("retry-after"));
+    let (status, body) = json_of(response).await;
+    google_error(status, &body, 429, "RESOURCE_EXHAUSTED", None);
 }

@@ -27,6 +27,8 @@ mod translate;
 
 use crate::http::AppState;
 use axum::Router;
+use axum::http::StatusCode;
+use axum::response::{IntoResponse, Response};
 use axum::routing::get;
 
 /// The Confidence routes (`/v1/workflows/…`, `/v2/workflows/…`); an edge
@@ -51,4 +53,21 @@ pub(crate) fn routes(read_only: bool) -> Router<AppState> {
         .route(&inputs, get(results::get_inputs).put(results::put_inputs))
         .route(&results_v1, get(results::get_result))
         .route(results_v2, get(results::get_result))
+}
+
+/// Whether a path is the Confidence dialect's, so the guard answers its
+/// refusals (401, 429) in Google's error shape.
+pub(crate) fn owns(path: &str) -> bool {
+    path.starts_with("/v1/workflows/") || path.starts_with("/v2/workflows/")
+}
+
+/// A refusal before any handler ran (401 `UNAUTHENTICATED`, 429 `RESOURCE_EXHAUSTED`).
+pub(crate) fn refused(status: StatusCode, message: String) -> Response {
+    let name = match status {
+        StatusCode::UNAUTHORIZED => "UNAUTHENTICATED",
+        StatusCode::TOO_MANY_REQUESTS => "RESOURCE_EXHAUSTED",
+        StatusCode::FORBIDDEN => "PERMISSION_DENIED",
+        _ => "INVALID_ARGUMENT",
+    };
+    error::GoogleError::new(status, name, message).into_response()
 }
