@@ -2,7 +2,7 @@
 
 use super::path::{At, Key, Root};
 use super::{ErrorKind, Validator, WarningKind, house_style, json_type, truncate};
-use crate::flag::{MAX_BUCKET_COUNT, Outcome, Rule};
+use crate::flag::{MAX_BUCKET_COUNT, MaterializationSpec, Outcome, Rule};
 use crate::fraction::Fraction;
 use crate::limits::MAX_PATTERN_LEN;
 use crate::names::{Collection, rule_id};
@@ -50,27 +50,34 @@ impl Validator<'_> {
         }
     }
 
-    pub(super) fn rule(&mut self, path: &dyn fmt::Display, flag: &str, rule: &Rule) {
-        if let Some(m) = &rule.materialization_spec {
-            // Stores key on "{materialization}:{unit}" (Redis) or with a control
-            // character (redb): names without either keep keys unambiguous.
-            let bad = |n: &str| n.contains(':') || n.chars().any(char::is_control);
-            for (field, name) in [
-                ("readMaterialization", &m.read_materialization),
-                ("writeMaterialization", &m.write_materialization),
-            ] {
-                if bad(name) {
-                    self.error(
-                        format_args!("{path}.materializationSpec.{field}"),
-                        ErrorKind::InvalidName {
-                            name: name.clone(),
-                            expected: "a materialization name without ':' or control characters"
-                                .into(),
-                        },
-                    );
-                }
+    /// The materialization names of a rule's, a rollout's or an A/B test's spec.
+    pub(super) fn materialization(
+        &mut self,
+        path: &dyn fmt::Display,
+        spec: Option<&MaterializationSpec>,
+    ) {
+        let Some(m) = spec else { return };
+        // Stores key on "{materialization}:{unit}" (Redis) or with a control
+        // character (redb): names without either keep keys unambiguous.
+        let bad = |n: &str| n.contains(':') || n.chars().any(char::is_control);
+        for (field, name) in [
+            ("readMaterialization", &m.read_materialization),
+            ("writeMaterialization", &m.write_materialization),
+        ] {
+            if bad(name) {
+                self.error(
+                    format_args!("{path}.materializationSpec.{field}"),
+                    ErrorKind::InvalidName {
+                        name: name.clone(),
+                        expected: "a materialization name without ':' or control characters".into(),
+                    },
+                );
             }
         }
+    }
+
+    pub(super) fn rule(&mut self, path: &dyn fmt::Display, flag: &str, rule: &Rule) {
+        self.materialization(path, rule.materialization_spec.as_ref());
         self.path_name(&format_args!("{path}.targetingKeySelector"), &rule.targeting_key_selector);
         let spec = &rule.assignment_spec;
         let spath = Key(&path, "assignmentSpec");

@@ -51,6 +51,7 @@ impl Validator<'_> {
             }
             self.fraction(&format_args!("{path}.reach"), "reach", r.reach);
             self.path_name(&format_args!("{path}.targetingKeySelector"), &r.targeting_key_selector);
+            self.materialization(&path, r.materialization_spec.as_ref());
             self.workflow_targeting(&path, &r.name, r.targeting.as_ref(), r.segment.as_deref());
             self.times(&path, r.create_time.as_deref(), r.update_time.as_deref());
             let mut previous: Option<(jiff::Timestamp, &str, Fraction)> = None;
@@ -142,6 +143,7 @@ impl Validator<'_> {
             }
             self.allocation(&path, &t.allocation, &t.allocated_ranges);
             self.path_name(&format_args!("{path}.targetingKeySelector"), &t.targeting_key_selector);
+            self.materialization(&path, t.materialization_spec.as_ref());
             self.workflow_targeting(&path, &t.name, t.targeting.as_ref(), t.segment.as_deref());
             self.times(&path, t.create_time.as_deref(), t.update_time.as_deref());
             for (j, m) in t.metrics.iter().enumerate() {
