@@ -226,6 +226,14 @@ async fn every_module_updates_under_its_mask() {
         "INVALID_ARGUMENT",
         Some("metrics.metrics[0].metricRole.metricKind"),
     );
+    // A materialization name the stores cannot key on (the test is live, so its rule is checked).
+    let (status, body) = c
+        .patch(
+            &format!("{ABTESTS}/{id}?updateMask=flags.materialization,flags.stickyAssignments"),
+            r#"{"flags": {"materialization": "a:b", "stickyAssignments": true}}"#,
+        )
+        .await;
+    google_error(status, &body, 400, "INVALID_ARGUMENT", Some("flags.materialization"));
 }
 
 fn inputs() -> Value {

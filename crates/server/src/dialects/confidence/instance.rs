@@ -79,6 +79,8 @@ const ROLLOUT_FIELDS: FieldMap = &[
     ("targeting", "segment.targeting"),
     ("targetingKeySelector", "flags.targetingKeySelector"),
     ("materializationSpec", "flags"),
+    ("materializationSpec.readMaterialization", "flags.materialization"),
+    ("materializationSpec.writeMaterialization", "flags.materialization"),
 ];
 
 /// Model field → request field, A/B tests.
@@ -95,6 +97,8 @@ const ABTEST_FIELDS: FieldMap = &[
     ("hypothesis", "hypothesis.text"),
     ("metrics", "metrics.metrics"),
     ("materializationSpec", "flags"),
+    ("materializationSpec.readMaterialization", "flags.materialization"),
+    ("materializationSpec.writeMaterialization", "flags.materialization"),
 ];
 
 impl Workflow {
