@@ -620,6 +620,7 @@ async fn an_edge_replica_refuses_writes() {
         (Method::POST, ROLLOUTS.to_owned()),
         (Method::PATCH, format!("{ROLLOUTS}/{id}?updateMask=displayName")),
         (Method::POST, format!("{ROLLOUTS}/{id}:launch")),
+        (Method::DELETE, format!("{ROLLOUTS}/{id}")),
         (Method::PUT, format!("{ROLLOUTS}/{id}/analysisInputs")),
     ] {
         let (status, body) = json_of(send(method, &path, "{}").await.unwrap()).await;
@@ -644,4 +645,43 @@ async fn refusals_before_the_handler_are_google_errors_too() {
     assert!(response.headers().contains_key("retry-after"));
     let (status, body) = json_of(response).await;
     google_error(status, &body, 429, "RESOURCE_EXHAUSTED", None);
+}
+
+#[tokio::test]
+async fn delete_removes_the_instance_and_what_it_serves() {
+    let c = Confidence::start().await;
+    let (id, _) = c.create(&data("create_rollout.json")).await;
+    let path = format!("{ROLLOUTS}/{id}");
+    c.post(&format!("{path}:launch"), None).await;
+    c.patch(&format!("{path}?updateMask=rollout.reach"), r#"{"rollout": {"reach": "1"}}"#).await;
+    assert_eq!(c.variant("search-flag", "u-1", "SE").await.as_deref(), Some("enabled"));
+    let inputs = r#"{"control": "a", "variants": [], "metrics": []}"#;
+    let (status, _) = c.send(Method::PUT, &format!("{path}/analysisInputs"), Some(inputs)).await;
+    assert_eq!(status, StatusCode::OK);
+    let (status, answer) = c.send(Method::DELETE, &path, None).await;
+    assert_eq!((status, answer), (StatusCode::OK, json!({})));
+    assert_eq!(c.variant("search-flag", "u-1", "SE").await, None);
+    let (status, body) = c.get(&path).await;
+    google_error(status, &body, 404, "NOT_FOUND", None);
+    let (status, _) = c.get(&format!("/v1/namespaces/default/production/rollouts/{id}")).await;
+    assert_eq!(status, StatusCode::NOT_FOUND);
+    let (status, body) = c.send(Method::DELETE, &path, None).await;
+    google_error(status, &body, 404, "NOT_FOUND", None);
+
+    // An instance whose resource was deleted behind its back is still shown,
+    // its next write recreates the resource, and it can be deleted.
+    let (id, _) = c.create(&data("create_rollout.json")).await;
+    let native = format!("/v1/namespaces/default/production/rollouts/{id}");
+    let (status, _) = c.send(Method::DELETE, &native, None).await;
+    assert_eq!(status, StatusCode::OK);
+    let (status, got) = c.get(&format!("{ROLLOUTS}/{id}")).await;
+    assert_eq!((status, &got["state"]), (StatusCode::OK, &json!("draft")));
+    let (status, _) = c.post(&format!("{ROLLOUTS}/{id}:launch"), None).await;
+    assert_eq!(status, StatusCode::OK);
+    let (status, resource) = c.get(&native).await;
+    assert_eq!((status, &resource["document"]["state"]), (StatusCode::OK, &json!("LIVE")));
+    let (status, _) = c.send(Method::DELETE, &native, None).await;
+    assert_eq!(status, StatusCode::OK);
+    let (status, answer) = c.send(Method::DELETE, &format!("{ROLLOUTS}/{id}"), None).await;
+    assert_eq!((status, answer), (StatusCode::OK, json!({})));
 }

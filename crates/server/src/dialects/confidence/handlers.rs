@@ -346,6 +346,45 @@ pub(super) async fn patch(
     Ok(Json(instance.render(workflow, &record)).into_response())
 }
 
+/// `DELETE …/instances/{id}` (AIP-135): the instance, its model resource
+/// and its uploaded analysis inputs go in one write; `{}`.
+pub(super) async fn delete(
+    State(app): State<AppState>,
+    Extension(principal): Extension<Principal>,
+    Path((workflow, id)): Path<(String, String)>,
+    method: Method,
+    uri: Uri,
+    headers: HeaderMap,
+) -> Answer {
+    let call = Call::new(app, principal, &headers, &workflow, Scope::Write)?;
+    let record = call.record(&id)?;
+    let mut changes = vec![Change::DeleteRecord {
+        collection: call.workflow.collection().to_owned(),
+        id: id.clone(),
+        precondition: Precondition::IfMatch(vec![record.etag.clone()]),
+    }];
+    if let Some(published) = call.published() {
+        // A resource deleted behind the instance's back leaves nothing to delete.
+        if published.resource(call.workflow.kind(), &id).is_some() {
+            changes.push(Change::DeleteResource {
+                kind: call.workflow.kind(),
+                id: id.clone(),
+                precondition: Precondition::None,
+            });
+        }
+        let inputs = super::results::inputs_id(call.workflow, &id);
+        if published.record(super::results::INPUTS, &inputs).is_some() {
+            changes.push(Change::DeleteRecord {
+                collection: super::results::INPUTS.to_owned(),
+                id: inputs,
+                precondition: Precondition::None,
+            });
+        }
+    }
+    call.commit(&id, Change::Batch(changes), call.actor(&method, &uri)).await?;
+    Ok(Json(json!({})).into_response())
+}
+
 /// `POST …/instances/{id}:{verb}`: the custom methods (AIP-136).
 pub(super) async fn custom(
     State(app): State<AppState>,

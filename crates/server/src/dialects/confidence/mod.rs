@@ -3,7 +3,7 @@
 //! `docs/confidence.md`).
 //!
 //! - `GET|POST /v1/workflows/{rollout|abtest}/instances` (list, create)
-//! - `GET|PATCH /v1/workflows/{rollout|abtest}/instances/{id}`
+//! - `GET|PATCH|DELETE /v1/workflows/{rollout|abtest}/instances/{id}`
 //! - `POST /v1/workflows/{…}/instances/{id}:updateSegment|:launch|:pause|:resume|:end`
 //! - `GET|PUT /v1/workflows/{…}/instances/{id}/analysisInputs`
 //! - `GET /v2/workflows/{…}/instances/{id}/analysisResults/{result}` (and under `/v1`)
@@ -42,14 +42,26 @@ pub(crate) fn routes(read_only: bool) -> Router<AppState> {
     if read_only {
         return Router::new()
             .route(base, get(handlers::list).post(handlers::read_only))
-            .route(&one, get(handlers::get).patch(handlers::read_only).post(handlers::read_only))
+            .route(
+                &one,
+                get(handlers::get)
+                    .patch(handlers::read_only)
+                    .post(handlers::read_only)
+                    .delete(handlers::read_only),
+            )
             .route(&inputs, get(results::get_inputs).put(handlers::read_only))
             .route(&results_v1, get(results::get_result))
             .route(results_v2, get(results::get_result));
     }
     Router::new()
         .route(base, get(handlers::list).post(handlers::create))
-        .route(&one, get(handlers::get).patch(handlers::patch).post(handlers::custom))
+        .route(
+            &one,
+            get(handlers::get)
+                .patch(handlers::patch)
+                .post(handlers::custom)
+                .delete(handlers::delete),
+        )
         .route(&inputs, get(results::get_inputs).put(results::put_inputs))
         .route(&results_v1, get(results::get_result))
         .route(results_v2, get(results::get_result))

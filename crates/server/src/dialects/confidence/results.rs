@@ -32,9 +32,9 @@ use flagstone_stats::analysis::{AnalysisRequest, Direction, MetricKind, analyze}
 use serde_json::{Map, Value, json};
 
 /// The record collection of uploaded inputs.
-const INPUTS: &str = "confidence.analysis-inputs";
+pub(super) const INPUTS: &str = "confidence.analysis-inputs";
 
-fn inputs_id(workflow: Workflow, id: &str) -> String {
+pub(super) fn inputs_id(workflow: Workflow, id: &str) -> String {
     format!("{}-{id}", workflow.key())
 }
 
