@@ -729,3 +729,39 @@ async fn delete_removes_the_instance_and_what_it_serves() {
     let (status, answer) = c.send(Method::DELETE, &format!("{ROLLOUTS}/{id}"), None).await;
     assert_eq!((status, answer), (StatusCode::OK, json!({})));
 }
+
+#[tokio::test]
+async fn hostile_masks_filters_and_bodies_are_refused_or_harmless() {
+    let c = Confidence::start().await;
+    let (id, created) = c.create(&data("create_rollout.json")).await;
+    let path = format!("{ROLLOUTS}/{id}");
+    // A 2,000-level mask path the body does not hold clears nothing and builds nothing.
+    let deep = vec!["flags"; 2000].join(".");
+    let (status, got) = c.patch(&format!("{path}?updateMask={deep}"), "{}").await;
+    assert_eq!(status, StatusCode::OK, "{got}");
+    assert_eq!(got["flags"], created["flags"]);
+    // A body nested past the limit is 400, not a crash.
+    let nested = format!("{}{}", "{\"flags\":".repeat(300), "1".to_owned() + &"}".repeat(300));
+    let (status, body) = c.patch(&path, &nested).await;
+    google_error(status, &body, 400, "INVALID_ARGUMENT", None);
+    // A filter nested past 32 parentheses.
+    let (status, body) = c
+        .get(&format!("{ROLLOUTS}?filter={}state:live{}", "(".repeat(1000), ")".repeat(1000)))
+        .await;
+    google_error(status, &body, 400, "INVALID_ARGUMENT", Some("filter"));
+    // 300 terms joined by spaces (implicit AND) are fine; past 4,096 bytes is 400.
+    let (status, body) = c.get(&format!("{ROLLOUTS}?filter={}", "state:live%20".repeat(300))).await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    let (status, body) = c.get(&format!("{ROLLOUTS}?filter={}", "state:live%20".repeat(500))).await;
+    google_error(status, &body, 400, "INVALID_ARGUMENT", Some("filter"));
+    // Tokens with multi-byte characters, ids with odd characters.
+    let (status, body) = c.get(&format!("{ROLLOUTS}?pageToken={}", "%C3%A9".repeat(24))).await;
+    google_error(status, &body, 400, "INVALID_ARGUMENT", Some("pageToken"));
+    for odd in ["..", "a%2Fb", "%00", "UPPER:launch", "x:y:z"] {
+        let (status, body) = c.post(&format!("{ROLLOUTS}/{odd}"), None).await;
+        assert!(status.is_client_error(), "{odd}: {status} {body}");
+    }
+    // The instance is intact.
+    let (status, got) = c.get(&path).await;
+    assert_eq!((status, &got["rollout"]), (StatusCode::OK, &created["rollout"]));
+}

@@ -282,7 +282,7 @@ impl Instance {
         let mut fields: Map<String, Value> =
             body.into_iter().filter(|(k, _)| workflow.is_module(k)).collect();
         for nested in OUTPUT_ONLY.iter().filter(|p| p.contains('.')) {
-            remove_path(&mut fields, nested);
+            super::mask::clear(&mut fields, nested);
         }
         fields.insert("state".into(), json!("draft"));
         fields.insert(
@@ -352,7 +352,7 @@ impl Instance {
     /// Restores output-only nested fields after a module was replaced.
     pub(crate) fn keep_output_only(&mut self, workflow: Workflow, old: &Instance) {
         for nested in OUTPUT_ONLY.iter().filter(|p| p.contains('.')) {
-            remove_path(&mut self.fields, nested);
+            super::mask::clear(&mut self.fields, nested);
             if let Some(value) = super::mask::get(&Value::Object(old.fields.clone()), nested) {
                 super::mask::apply(&mut self.fields, &nest(nested, value.clone()), nested);
             }
@@ -403,19 +403,6 @@ impl Instance {
 
 fn nest(path: &str, value: Value) -> Value {
     path.rsplit('.').fold(value, |inner, key| json!({ key: inner }))
-}
-
-fn remove_path(fields: &mut Map<String, Value>, path: &str) {
-    let Some((parent, last)) = path.rsplit_once('.') else {
-        fields.remove(path);
-        return;
-    };
-    let mut map = fields;
-    for key in parent.split('.') {
-        let Some(Value::Object(inner)) = map.get_mut(key) else { return };
-        map = inner;
-    }
-    map.remove(last);
 }
 
 #[cfg(test)]

@@ -37,6 +37,12 @@ pub(crate) fn get<'a>(document: &'a Value, path: &str) -> Option<&'a Value> {
 /// way are created; a non-object on the way is replaced by one.
 pub(crate) fn apply(target: &mut Map<String, Value>, body: &Value, path: &str) {
     let value = get(body, path).cloned();
+    if value.is_none() {
+        // Clearing walks what exists and creates nothing, so a long mask path
+        // cannot build a document deeper than any body the server accepts.
+        clear(target, path);
+        return;
+    }
     let mut keys: Vec<&str> = path.split('.').collect();
     let Some(last) = keys.pop() else { return };
     let mut map = target;
@@ -56,6 +62,20 @@ pub(crate) fn apply(target: &mut Map<String, Value>, body: &Value, path: &str) {
             map.remove(last);
         }
     }
+}
+
+/// Removes the field at a dotted path, if it is there.
+pub(crate) fn clear(target: &mut Map<String, Value>, path: &str) {
+    let Some((parent, last)) = path.rsplit_once('.') else {
+        target.remove(path);
+        return;
+    };
+    let mut map = target;
+    for key in parent.split('.') {
+        let Some(Value::Object(inner)) = map.get_mut(key) else { return };
+        map = inner;
+    }
+    map.remove(last);
 }
 
 #[cfg(test)]
@@ -85,6 +105,11 @@ mod tests {
         apply(&mut target, &json!({"stats": {"alpha": 0.1}}), "stats.alpha");
         assert_eq!(target["stats"], json!({"alpha": 0.1}));
         apply(&mut target, &json!({"x": {"y": 2}}), "x.y");
+        assert_eq!(target["x"], json!({"y": 2}));
+        // Clearing a path that is not there creates nothing.
+        apply(&mut target, &json!({}), "a.b.c.d");
+        assert!(target.get("a").is_none());
+        apply(&mut target, &json!({}), "x.y.z");
         assert_eq!(target["x"], json!({"y": 2}));
         assert_eq!(parse(" a.b , ,c"), ["a.b", "c"]);
     }
