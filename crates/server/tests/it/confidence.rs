@@ -765,3 +765,32 @@ async fn hostile_masks_filters_and_bodies_are_refused_or_harmless() {
     let (status, got) = c.get(&path).await;
     assert_eq!((status, &got["rollout"]), (StatusCode::OK, &created["rollout"]));
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn concurrent_updates_either_apply_or_abort() {
+    let c = std::sync::Arc::new(Confidence::start().await);
+    let (id, _) = c.create(&data("create_rollout.json")).await;
+    let mut tasks = Vec::new();
+    for i in 0..16 {
+        let c = c.clone();
+        let path = format!("{ROLLOUTS}/{id}?updateMask=displayName");
+        tasks.push(tokio::spawn(async move {
+            let (status, body) =
+                c.patch(&path, &json!({"displayName": format!("name {i}")}).to_string()).await;
+            (i, status, body)
+        }));
+    }
+    let mut applied = Vec::new();
+    for task in tasks {
+        let (i, status, body) = task.await.unwrap();
+        if status == StatusCode::OK {
+            applied.push(format!("name {i}"));
+        } else {
+            // A write worked out from a version another request replaced is refused whole.
+            google_error(status, &body, 409, "ABORTED", None);
+        }
+    }
+    assert!(!applied.is_empty());
+    let (_, got) = c.get(&format!("{ROLLOUTS}/{id}")).await;
+    assert!(applied.contains(&got["displayName"].as_str().unwrap().to_owned()), "{got}");
+}
