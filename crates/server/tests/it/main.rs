@@ -15,6 +15,7 @@ mod cloudbees;
 mod concurrency;
 mod confidence;
 mod confidence_abtest;
+mod confidence_errors;
 mod confidence_list;
 mod durability;
 mod edge;
