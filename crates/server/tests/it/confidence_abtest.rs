@@ -98,6 +98,20 @@ async fn every_module_updates_under_its_mask() {
 
     // Launch: two equal treatments split 4,000 units; Binomial(4,000, 0.5), sd 31.6, 4.5 sd.
     assert_eq!(c.post(&format!("{ABTESTS}/{id}:launch"), None).await, (StatusCode::OK, json!({})));
+    // Listed as A/B tests, apart from rollouts.
+    let (_, draft) = create(&c, &create_body()).await;
+    let (status, listed) =
+        c.get(&format!("{ABTESTS}?filter=state:live%20AND%20flag:flags/search-flag")).await;
+    assert_eq!(status, StatusCode::OK, "{listed}");
+    let names: Vec<&str> =
+        listed["abtests"].as_array().unwrap().iter().map(|t| t["name"].as_str().unwrap()).collect();
+    assert_eq!(names, [format!("workflows/abtest/instances/{id}")]);
+    assert_eq!(listed["nextPageToken"], "");
+    let (_, all) = c.get(ABTESTS).await;
+    assert_eq!(all["abtests"].as_array().unwrap().len(), 2);
+    assert_eq!(all["abtests"][1]["name"], draft["name"]);
+    let (_, rollouts) = c.get(crate::confidence::ROLLOUTS).await;
+    assert_eq!(rollouts["rollouts"], json!([]));
     let people = units(4000);
     let treated = c.units_with("search-flag", &people, "SE", "enabled").await;
     assert!((1858..=2142).contains(&treated.len()), "{}", treated.len());
