@@ -291,7 +291,7 @@ pub(super) async fn patch(
     body: Result<Bytes, BytesRejection>,
 ) -> Answer {
     let call = Call::new(app, principal, &headers, &workflow, Scope::Write)?;
-    let params = query(params, &["updateMask", "allowMissing"])?;
+    let params = query(params, &["updateMask"])?;
     let record = call.record(&id)?;
     let old = Instance::from_record(&record);
     let body = parse_object(body)?;
