@@ -3,9 +3,8 @@
 //! `flagstone-warehouse` (the rules of `flagstone aggregate`), over the
 //! window from the instance's first launch to its end (open while it runs).
 //!
-//! Exposures reach their file through a writer thread that flushes every
-//! 200 ms, so an evaluation answered in the last fraction of a second may
-//! not be counted yet. Exposures of the flag's other rules count too: the
+//! The exposure log is flushed first, so every evaluation answered before
+//! the request counts. Exposures of the flag's other rules count too: the
 //! comparison is of the variants units of the flag got.
 
 use super::error::GoogleError;
@@ -41,12 +40,17 @@ pub(super) async fn inputs(
     let Some(start) = time_of("live") else { return Ok(None) };
     let window = Window { start: Some(start), end: time_of("ended") };
     let options = Options { flag: Some(flag), window, ..Options::default() };
-    let exposures = namespace.exposures().path().to_owned();
-    let events = namespace.events().path().to_owned();
-    let joined =
-        tokio::task::spawn_blocking(move || aggregate_jsonl(&exposures, &events, &options))
-            .await
-            .map_err(GoogleError::internal)?;
+    let joined = tokio::task::spawn_blocking(move || {
+        // The writer thread holds recent exposures for up to 200 ms; wait for them.
+        if !namespace.exposures().flush() {
+            tracing::warn!(namespace = %namespace.name(), "exposure log flush timed out");
+        }
+        let exposures = namespace.exposures().path().to_owned();
+        let events = namespace.events().path().to_owned();
+        aggregate_jsonl(&exposures, &events, &options)
+    })
+    .await
+    .map_err(GoogleError::internal)?;
     match joined {
         Ok(request) => Ok(Some(request)),
         // Fewer than two variants seen (or none): nothing to compare yet.
