@@ -45,6 +45,21 @@ fn evaluate(c: &mut Criterion) {
         b.iter(|| regex.evaluate(black_box(regex_id), black_box(&ctx)))
     });
 
+    // The other two ways a pattern runs: a DFA walked backwards from the end (anchored
+    // at the end only), and the `regex` crate (a Unicode word boundary has no DFA).
+    for (name, pattern) in
+        [("regex_suffix", "@(acme|example)\\.(com|example)$"), ("regex_no_dfa", "\\bana\\b")]
+    {
+        let engine = engine(&json!({
+            "flags": [flag("regex", "segments/s", 1, all_on(1))],
+            "segments": [{"name": "segments/s", "targeting": {"criteria": {
+                "staff": {"attribute": {"attributeName": "email", "regexRule": {"pattern": pattern}}}
+            }}}]
+        }));
+        let id = engine.flag_id("regex").unwrap_or_else(|| unreachable!());
+        group.bench_function(name, |b| b.iter(|| engine.evaluate(black_box(id), black_box(&ctx))));
+    }
+
     let dependency = engine(&json!({
         "flags": [
             flag("base", "segments/base", 1, all_on(1)),

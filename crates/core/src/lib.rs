@@ -80,7 +80,8 @@
 //! reach the time parser; only a date-shaped string that is not a valid date,
 //! read by a timestamp rule, allocates for the parser's error). Units are
 //! strings or integers of at most 100 characters; regexes are compiled once
-//! with a 1 MiB size limit; expressions nest at most 64 deep; reference
+//! with a 1 MiB size limit (and run on a DFA table of at most 256 KiB, 8 MiB
+//! per engine, when theirs fits); expressions nest at most 64 deep; reference
 //! chains pass at most [`MAX_REFERENCE_DEPTH`] flags and segments, and no
 //! flag's worst-case evaluation visits more than [`MAX_EVALUATION_COST`]
 //! criteria (diamonds of references are counted with multiplicity). Parsing limits are in
@@ -96,6 +97,7 @@ mod explain;
 pub mod exposure;
 mod handle;
 mod matcher;
+mod pattern;
 mod resolution;
 pub mod sticky;
 mod walk;

@@ -5,9 +5,9 @@
 //! or null attribute makes every rule false except `allRule` (vacuously
 //! true) and `is-undefined`.
 
+use crate::pattern::Pattern;
 use flagstone_model::version::{Version, VersionRef};
 use jiff::Timestamp;
-use regex::Regex;
 use serde::Serialize;
 use serde_json::Value;
 use std::cmp::Ordering;
@@ -86,7 +86,7 @@ pub(crate) enum AttrMatcher {
     EqTime(Timestamp),
     EqVersion(Version),
     /// Case-insensitive string rules (eq, set, prefix, suffix, contains) and regexes.
-    Pattern(Regex),
+    Pattern(Pattern),
     Set(Box<SetMatcher>),
     RangeNumber(Option<Edge<f64>>, Option<Edge<f64>>),
     RangeTime(Option<Edge<Timestamp>>, Option<Edge<Timestamp>>),
@@ -115,7 +115,7 @@ pub(crate) struct SetMatcher {
     pub(crate) times: Vec<Timestamp>,
     pub(crate) versions: Vec<Version>,
     /// Case-insensitive string membership, when asked for.
-    pub(crate) pattern: Option<Regex>,
+    pub(crate) pattern: Option<Pattern>,
 }
 
 impl SetMatcher {
@@ -344,7 +344,7 @@ pub(crate) enum PropMatcher {
     Eq(JsonScalar),
     Ne(JsonScalar),
     Num(Cmp, f64),
-    Regex(Regex),
+    Regex(Pattern),
     InArray(Box<[JsonScalar]>),
     Semver(Cmp, Box<Version>),
 }

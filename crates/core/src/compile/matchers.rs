@@ -5,6 +5,7 @@ use super::{Compiler, broken, numbered};
 use crate::compiled::{self, DepExpect, Node};
 use crate::context::AttrPath;
 use crate::matcher::{AttrMatcher, JsonScalar, PropMatcher, SetMatcher, numeric_cmp, semver_cmp};
+use crate::pattern::Pattern;
 use flagstone_model::names::{Collection, variant_full_name};
 use flagstone_model::pattern::{build_regex, rule_pattern};
 use flagstone_model::segment::TargetGroup;
@@ -13,7 +14,6 @@ use flagstone_model::targeting::{
     Targeting, Value,
 };
 use flagstone_model::version::Version;
-use regex::Regex;
 use std::collections::HashMap;
 
 impl Compiler<'_, '_> {
@@ -112,13 +112,23 @@ impl Compiler<'_, '_> {
         })
     }
 
-    /// The regex validation built for `pattern`; built here only if an invariant broke.
-    fn pattern(&self, pattern: &str, case_insensitive: bool) -> Option<Regex> {
-        if let Some(re) = self.valid.patterns().get(pattern, case_insensitive) {
-            return Some(re.clone());
+    /// The regex validation built for `pattern` (built here only if an invariant broke),
+    /// with its DFA; each distinct pattern is compiled once per config.
+    fn pattern(&mut self, pattern: &str, case_insensitive: bool) -> Option<Pattern> {
+        let key = (Box::<str>::from(pattern), case_insensitive);
+        if let Some(p) = self.patterns.get(&key) {
+            return Some(p.clone());
         }
-        broken(format_args!("regex {pattern:?} not built by validation"));
-        build_regex(pattern, case_insensitive).ok()
+        let regex = match self.valid.patterns().get(pattern, case_insensitive) {
+            Some(re) => re.clone(),
+            None => {
+                broken(format_args!("regex {pattern:?} not built by validation"));
+                build_regex(pattern, case_insensitive).ok()?
+            }
+        };
+        let compiled = Pattern::new(regex, pattern, case_insensitive, &mut self.dfa_budget);
+        self.patterns.insert(key, compiled.clone());
+        Some(compiled)
     }
 
     fn attr(&mut self, rule: &AttributeRule) -> Option<AttrMatcher> {

@@ -106,6 +106,10 @@ struct Compiler<'v, 'c> {
     variant_ids: Vec<HashMap<&'v str, VariantIdx>>,
     segment_ids: HashMap<&'v str, SegmentIdx>,
     group_ids: HashMap<&'v str, GroupIdx>,
+    /// Patterns compiled so far, by text and case folding.
+    patterns: HashMap<(Box<str>, bool), crate::pattern::Pattern>,
+    /// What is left of [`crate::pattern::DFA_BUDGET`].
+    dfa_budget: usize,
 }
 
 impl<'v, 'c> Compiler<'v, 'c> {
@@ -116,6 +120,8 @@ impl<'v, 'c> Compiler<'v, 'c> {
             variant_ids: Vec::new(),
             segment_ids: HashMap::new(),
             group_ids: HashMap::new(),
+            patterns: HashMap::new(),
+            dfa_budget: crate::pattern::DFA_BUDGET,
         }
     }
 
