@@ -62,7 +62,8 @@ impl Pattern {
     ) -> Pattern {
         let table = Table::build(pattern, case_insensitive, DFA_SIZE_LIMIT.min(*budget));
         if let Some(t) = &table {
-            *budget = budget.saturating_sub(t.next.len() * 4);
+            let pairs = t.pairs.as_ref().map_or(0, |p| p.next.len());
+            *budget = budget.saturating_sub((t.next.len() + pairs) * 4);
         }
         Pattern { table: table.map(Arc::new), regex }
     }
@@ -81,6 +82,12 @@ impl Pattern {
     pub(crate) fn walk(&self) -> Option<bool> {
         self.table.as_ref().map(|t| t.reverse)
     }
+
+    /// Whether the DFA table also has its two-bytes-a-step table (tests).
+    #[cfg(test)]
+    pub(crate) fn has_pairs(&self) -> bool {
+        self.table.as_ref().is_some_and(|t| t.pairs.is_some())
+    }
 }
 
 /// A DFA as a flat table of `u32` offsets.
@@ -95,9 +102,29 @@ struct Table {
     stride: u32,
     start: u32,
     next: Box<[u32]>,
+    /// The same DFA two bytes per step, when that table is small (see [`Pairs`]).
+    pairs: Option<Pairs>,
     /// Walk the text from its last byte.
     reverse: bool,
 }
+
+/// Two bytes per transition: a walk is a chain of dependent loads, and this halves it.
+///
+/// A state is the offset of its row of `width` entries: one per pair of byte classes
+/// (`first · classes + second`) and, last, the state's offset in [`Table::next`], for
+/// the odd byte and the end of input. Rows 0 and 1 are again dead and match; the pair
+/// of a walk that ends on the first byte of a pair ends on that state.
+#[derive(Debug)]
+struct Pairs {
+    width: u32,
+    n_classes: u32,
+    start: u32,
+    next: Box<[u32]>,
+}
+
+/// The largest pair table a pattern gets (bytes): past it, the table would fall out of
+/// the first-level cache and the walk gain nothing from the shorter chain.
+const PAIRS_SIZE_LIMIT: usize = 48 * 1024;
 
 const DEAD: u32 = 0;
 
@@ -195,18 +222,115 @@ impl Table {
             let at_end = dfa.is_match_state(dfa.next_eoi_state(s));
             *next.get_mut(row + representatives.len())? = if at_end { match_state } else { DEAD };
         }
-        Some(Table { classes, stride, start: start_offset, next: next.into_boxed_slice(), reverse })
+        let mut table = Table {
+            classes,
+            stride,
+            start: start_offset,
+            next: next.into_boxed_slice(),
+            pairs: None,
+            reverse,
+        };
+        table.pairs = table.pairs();
+        Some(table)
+    }
+
+    /// The pair table of this table, if it fits [`PAIRS_SIZE_LIMIT`].
+    fn pairs(&self) -> Option<Pairs> {
+        let stride = usize::try_from(self.stride).ok()?;
+        let n_classes = stride - 1;
+        let width = n_classes * n_classes + 1;
+        let n_states = self.next.len() / stride;
+        if n_states * width * 4 > PAIRS_SIZE_LIMIT || self.start < 2 * self.stride {
+            return None;
+        }
+        // A state's pair row offset from its offset in `next`; dead and match stay put.
+        let row = |single: u32| -> Option<u32> {
+            let i = usize::try_from(single).ok()? / stride;
+            u32::try_from(i * width).ok()
+        };
+        let mut next = vec![DEAD; n_states * width];
+        for i in 2..n_states {
+            let base = i * width;
+            for c1 in 0..n_classes {
+                let t1 = *self.next.get(i * stride + c1)?;
+                for c2 in 0..n_classes {
+                    let t2 = if t1 < 2 * self.stride {
+                        t1
+                    } else {
+                        *self.next.get(usize::try_from(t1).ok()? + c2)?
+                    };
+                    *next.get_mut(base + c1 * n_classes + c2)? = row(t2)?;
+                }
+            }
+            *next.get_mut(base + width - 1)? = u32::try_from(i * stride).ok()?;
+        }
+        Some(Pairs {
+            width: u32::try_from(width).ok()?,
+            n_classes: u32::try_from(n_classes).ok()?,
+            start: row(self.start)?,
+            next: next.into_boxed_slice(),
+        })
     }
 
     #[inline]
     fn is_match(&self, text: &[u8]) -> bool {
-        if self.reverse { self.walk(text.iter().rev()) } else { self.walk(text.iter()) }
+        if let Some(pairs) = &self.pairs {
+            return self.walk_pairs(pairs, text);
+        }
+        if self.reverse {
+            self.walk(self.start, text.iter().rev())
+        } else {
+            self.walk(self.start, text.iter())
+        }
+    }
+
+    /// Two bytes a step, then the odd byte and the end of input on [`Table::next`].
+    #[inline]
+    fn walk_pairs(&self, pairs: &Pairs, text: &[u8]) -> bool {
+        let class = |b: u8| u32::from(self.classes[usize::from(b)]);
+        let end = pairs.width;
+        let mut state = pairs.start;
+        let mut step = |first: u8, second: u8| -> Option<bool> {
+            let i = class(first) * pairs.n_classes + class(second);
+            let next = pairs.next.get((state + i) as usize).copied().unwrap_or(DEAD);
+            // As in `walk`: assigned only when it changed, so self-loops do not chain.
+            if next != state {
+                state = next;
+                if state < 2 * end {
+                    return Some(state != DEAD);
+                }
+            }
+            None
+        };
+        let single = if self.reverse {
+            let mut chunks = text.rchunks_exact(2);
+            for pair in &mut chunks {
+                if let [a, b] = *pair
+                    && let Some(found) = step(b, a)
+                {
+                    return found;
+                }
+            }
+            chunks.remainder()
+        } else {
+            let mut chunks = text.chunks_exact(2);
+            for pair in &mut chunks {
+                if let [a, b] = *pair
+                    && let Some(found) = step(a, b)
+                {
+                    return found;
+                }
+            }
+            chunks.remainder()
+        };
+        let at = pairs.next.get((state + end - 1) as usize).copied().unwrap_or(DEAD);
+        self.walk(at, single.iter())
     }
 
     #[inline(always)]
-    fn walk<'t>(&self, bytes: impl Iterator<Item = &'t u8>) -> bool {
+    fn walk<'t>(&self, start: u32, bytes: impl Iterator<Item = &'t u8>) -> bool {
         let stride = self.stride;
-        let mut state = self.start;
+        let mut state = start;
         // The start state is a dead or match state only for patterns that decide
         // before reading (none do: matches are reported a byte late), but the walk
         // does not rely on it.
@@ -266,6 +390,10 @@ mod tests {
         // Anchored at the start: forwards; at the end only: backwards.
         assert_eq!(both(r"^[a-z.]+@(acme|example)\.(com|example)$", false).walk(), Some(false));
         assert_eq!(both(r"@acme\.com$", false).walk(), Some(true));
+        // Small DFAs step two bytes at a time; Unicode classes are too wide for that.
+        assert!(both(r"^[a-z.]+@(acme|example)\.(com|example)$", false).has_pairs());
+        assert!(both(r"@acme\.com$", false).has_pairs());
+        assert!(!both(r"^\d{3}-\d{4}", false).has_pairs());
         assert_eq!(both(r"^(?:se|no|dk)$", true).walk(), Some(false));
         assert_eq!(both(r"^\d{3}-\d{4}", false).walk(), Some(false));
         // Unicode `\w+` backwards does not fit (270 KiB), forwards it does (180 KiB).
