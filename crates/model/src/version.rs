@@ -180,8 +180,9 @@ fn parts(text: &str) -> Option<Parts<'_>> {
         None => ("", None),
         Some(b'-') => {
             let rest = rest.get(1..)?;
-            match rest.split_once('+') {
-                Some((pre, build)) => (pre, Some(build)),
+            // A byte search: `split_once('+')` is a char searcher call per parse.
+            match rest.bytes().position(|b| b == b'+') {
+                Some(plus) => (rest.get(..plus)?, Some(rest.get(plus + 1..)?)),
                 None => (rest, None),
             }
         }
@@ -254,12 +255,33 @@ impl<'a> VersionRef<'a> {
 
 /// Dot-separated, non-empty identifiers of `[0-9A-Za-z-]`; numeric pre-release
 /// identifiers have no leading zero (SemVer 2.0.0 §9, §10).
+///
+/// One pass over the bytes: the engine validates a context's pre-release on every
+/// version criterion, and splitting it cost more than the rest of the parse.
 fn identifiers_valid(text: &str, pre_release: bool) -> bool {
-    text.split('.').all(|id| {
-        let chars_ok = !id.is_empty() && id.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-');
-        let numeric = id.bytes().all(|b| b.is_ascii_digit());
-        chars_ok && !(pre_release && numeric && id.len() > 1 && id.starts_with('0'))
-    })
+    let bytes = text.as_bytes();
+    // The identifier `bytes[start..end]`, all digits when `numeric`.
+    let valid = |start: usize, end: usize, numeric: bool| {
+        end > start
+            && !(pre_release && numeric && end - start > 1 && bytes.get(start) == Some(&b'0'))
+    };
+    let mut start = 0;
+    let mut numeric = true;
+    for (i, &b) in bytes.iter().enumerate() {
+        match b {
+            b'.' => {
+                if !valid(start, i, numeric) {
+                    return false;
+                }
+                start = i + 1;
+                numeric = true;
+            }
+            b'0'..=b'9' => {}
+            b'a'..=b'z' | b'A'..=b'Z' | b'-' => numeric = false,
+            _ => return false,
+        }
+    }
+    valid(start, bytes.len(), numeric)
 }
 
 /// SemVer 2.0.0 §11 precedence of two pre-releases (empty: a release, which ranks higher).
