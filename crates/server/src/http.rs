@@ -35,6 +35,8 @@ pub(crate) struct App {
     pub rate: RateLimits,
     pub limits: Limits,
     pub metrics: Metrics,
+    /// Log-based analysis inputs, cached per revision and data watermark.
+    pub results: crate::results::LogResults,
     /// An edge replica: no writes.
     pub read_only: bool,
     /// The namespaces an edge replica follows (ready once each has a revision).

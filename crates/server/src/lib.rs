@@ -34,6 +34,8 @@
 //!   the engine, and only then answers.
 //! - `dialects/native.rs`: Flagstone's own API over its wire format.
 //! - `ofrep.rs`: OFREP 0.3.0 evaluation; `ingest.rs`: metric events.
+//! - `results.rs`: analysis inputs from the exposure and event logs for
+//!   every dialect's results, cached per config revision and data watermark.
 //! - `auth.rs`, `limits.rs`, `metrics.rs`, `sync.rs` (snapshots, long-poll,
 //!   the edge follower), `http.rs` (router, request log, guard).
 //!
@@ -76,6 +78,7 @@ pub mod metrics;
 pub mod names;
 pub mod namespace;
 mod ofrep;
+mod results;
 pub mod store;
 pub mod sync;
 pub mod write;
@@ -209,6 +212,7 @@ impl Server {
             auth,
             rate: limits::RateLimits::new(&config.limits),
             limits: config.limits.clone(),
+            results: results::LogResults::new(&metrics),
             metrics,
             read_only: config.upstream.is_some(),
             followed: config.upstream.as_ref().map(|u| u.namespaces.clone()).unwrap_or_default(),

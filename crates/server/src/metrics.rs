@@ -40,6 +40,8 @@ pub struct Metrics {
     latency: Family<RouteLabels, Histogram>,
     evaluations: Family<EvaluationLabels, Counter>,
     revisions: Family<NamespaceLabels, Gauge>,
+    results_reads: Counter,
+    results_hits: Counter,
 }
 
 fn latency_histogram() -> Histogram {
@@ -83,7 +85,19 @@ impl Metrics {
             "The config revision served per namespace",
             revisions.clone(),
         );
-        Metrics { registry, requests, latency, evaluations, revisions }
+        let results_reads = Counter::default();
+        let results_hits = Counter::default();
+        registry.register(
+            "results_log_reads",
+            "Log-based results computed by reading the exposure and event logs",
+            results_reads.clone(),
+        );
+        registry.register(
+            "results_cache_hits",
+            "Log-based results answered from the cache without reading the logs",
+            results_hits.clone(),
+        );
+        Metrics { registry, requests, latency, evaluations, revisions, results_reads, results_hits }
     }
 
     /// Counts one request.
@@ -114,6 +128,11 @@ impl Metrics {
         self.revisions
             .get_or_create(&NamespaceLabels { namespace: namespace.to_owned() })
             .set(i64::try_from(revision).unwrap_or(i64::MAX));
+    }
+
+    /// The counters of log-based results: reads of the logs, cache hits.
+    pub(crate) fn results_counters(&self) -> (Counter, Counter) {
+        (self.results_reads.clone(), self.results_hits.clone())
     }
 
     /// The text exposition.

@@ -3,15 +3,18 @@
 //! `flagstone-warehouse` (the rules of `flagstone aggregate`), over the
 //! window from the instance's first launch to its end (open while it runs).
 //!
-//! The exposure log is flushed first, so every evaluation answered before
-//! the request counts. Exposures of the flag's other rules count too: the
-//! comparison is of the variants units of the flag got.
+//! The logs are read through the server's cache (`crate::results`): the
+//! exposure log is flushed first, so every evaluation answered before the
+//! request counts, and a request with no new data is answered from memory.
+//! Exposures of the flag's other rules count too: the comparison is of the
+//! variants units of the flag got.
 
 use super::error::GoogleError;
 use super::handlers::Call;
 use super::instance::{Instance, Workflow};
+use crate::results::LogQuery;
 use flagstone_stats::analysis::AnalysisRequest;
-use flagstone_warehouse::{AggregateError, Options, Window, aggregate_jsonl};
+use flagstone_warehouse::Window;
 use serde_json::Value;
 
 /// The analysis request of an instance from the logs; `None` when there is nothing to analyse yet.
@@ -39,22 +42,16 @@ pub(super) async fn inputs(
     };
     let Some(start) = time_of("live") else { return Ok(None) };
     let window = Window { start: Some(start), end: time_of("ended") };
-    let options = Options { flag: Some(flag), window, ..Options::default() };
-    let joined = tokio::task::spawn_blocking(move || {
-        // The writer thread holds recent exposures for up to 200 ms; wait for them.
-        if !namespace.exposures().flush() {
-            tracing::warn!(namespace = %namespace.name(), "exposure log flush timed out");
-        }
-        let exposures = namespace.exposures().path().to_owned();
-        let events = namespace.events().path().to_owned();
-        aggregate_jsonl(&exposures, &events, &options)
-    })
-    .await
-    .map_err(GoogleError::internal)?;
+    let revision = namespace.published().revision;
+    let app = call.app.clone();
+    let query = LogQuery::new(flag, Vec::new(), window);
+    let joined =
+        tokio::task::spawn_blocking(move || app.results.inputs(&namespace, revision, &query))
+            .await
+            .map_err(GoogleError::internal)?;
     match joined {
-        Ok(request) => Ok(Some(request)),
         // Fewer than two variants seen (or none): nothing to compare yet.
-        Err(AggregateError::TooFewVariants { .. } | AggregateError::EmptyWindow { .. }) => Ok(None),
+        Ok(inputs) => Ok(inputs.request.clone()),
         Err(other) => Err(GoogleError::failed_precondition(
             &call.workflow.name(&instance.id),
             "LOGS",

@@ -111,6 +111,7 @@ impl LegacyRecord {
     }
 
     /// Whether `environment` recorded `metric` at `ms` and no reset came after.
+    #[cfg(test)]
     pub(crate) fn counts(&self, metric: &str, environment: &str, ms: i64) -> bool {
         let reset = self
             .resets

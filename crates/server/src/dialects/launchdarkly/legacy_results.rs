@@ -8,14 +8,13 @@
 use super::errors::LdError;
 use super::experiments::{Answer, actor, parse_body};
 use super::legacy::{LEGACY, LegacyRecord, Reset, environment, record_of, variations};
-use super::results::log_lines;
 use super::wire::{from_body, now_ms};
 use crate::auth::{Principal, Scope};
 use crate::dialects::native::run_write;
-use crate::events::Event as LoggedEvent;
 use crate::http::AppState;
 use crate::names::Kind;
-use crate::namespace::{Namespace, Published};
+use crate::namespace::Published;
+use crate::results::{Bucket, LogQuery, MAX_BUCKETS, Series};
 use crate::write::{Change, Precondition};
 use axum::body::Bytes;
 use axum::extract::rejection::{BytesRejection, QueryRejection};
@@ -23,18 +22,15 @@ use axum::extract::{Path, Query, State};
 use axum::http::{Method, StatusCode, Uri};
 use axum::response::IntoResponse;
 use axum::{Extension, Json};
-use flagstone_core::exposure::Exposure;
 use flagstone_stats::analysis::{AnalysisRequest, MetricType, analyze};
 use flagstone_stats::special::normal_quantile_upper;
 use flagstone_stats::{ArmSummary, BinaryStats, MeanStats, Method as StatsMethod};
-use flagstone_warehouse::{Event, Options, Window, aggregate};
+use flagstone_warehouse::Window;
 use serde_json::{Value, json};
 use std::collections::HashMap;
 
 /// The record collection of uploaded legacy statistics, keyed `{flagKey}~{metricKey}`.
 const LEGACY_STATISTICS: &str = "launchdarkly.legacy-statistics";
-/// The most time buckets one `series` holds.
-pub const MAX_BUCKETS: i64 = 1_000;
 /// The confidence of the intervals and the significance of the tests.
 const ALPHA: f64 = 0.05;
 
@@ -190,129 +186,58 @@ fn totals(
     (totals, stats)
 }
 
-/// What the logs hold for the experiment: the flag's exposures and the
-/// metric's events while the environment recorded, after the last reset,
-/// within `[from, to)`.
-struct Logs {
-    exposures: Vec<(i64, Exposure)>,
-    events: Vec<Event>,
-}
-
-impl Logs {
-    fn read(
-        ns: &Namespace,
-        record: &LegacyRecord,
-        flag: &str,
-        metric: &str,
-        span: (Option<i64>, Option<i64>),
-    ) -> Logs {
-        let env = ns.name().environment().to_owned();
-        let keep = |ms: i64| {
-            record.counts(metric, &env, ms)
-                && span.0.is_none_or(|from| ms >= from)
-                && span.1.is_none_or(|to| ms < to)
-        };
-        ns.exposures().flush();
-        let flag_name = format!("flags/{flag}");
-        let exposures = log_lines::<Exposure>(ns.exposures().path())
-            .filter(|e| e.flag == flag_name)
-            .filter_map(|e| {
-                let ms = e.time.parse::<jiff::Timestamp>().ok()?.as_millisecond();
-                keep(ms).then_some((ms, e))
-            })
-            .collect();
-        let events = log_lines::<LoggedEvent>(ns.events().path())
-            .filter(|e| e.metric == metric)
-            .filter_map(|e| {
-                let time: jiff::Timestamp = e.time.parse().ok()?;
-                keep(time.as_millisecond()).then_some(Event {
-                    unit: e.unit,
-                    metric: e.metric,
-                    value: e.value,
-                    time,
-                })
-            })
-            .collect();
-        Logs { exposures, events }
-    }
-
-    /// The statistics of `[start, end)`; `None` with fewer than two variants.
-    fn aggregate(
-        &self,
-        flag: &str,
-        metric: &str,
-        start: Option<i64>,
-        end: Option<i64>,
-    ) -> Option<AnalysisRequest> {
-        let instant =
-            |ms: Option<i64>| ms.and_then(|ms| jiff::Timestamp::from_millisecond(ms).ok());
-        let options = Options {
-            flag: Some(format!("flags/{flag}")),
-            metrics: vec![metric.to_owned()],
-            window: Window { start: instant(start), end: instant(end) },
-        };
-        aggregate(
-            self.exposures.iter().map(|(_, e)| e.clone()),
-            self.events.iter().cloned(),
-            &options,
-        )
-        .ok()
-    }
-
-    /// The last time seen, for `metricSeen`.
-    fn last_event(&self) -> Option<i64> {
-        self.events.iter().map(|e| e.time.as_millisecond()).max()
-    }
+/// The periods whose data counts for the experiment: while the
+/// environment recorded the metric, after its last reset, within `[from, to)`.
+fn periods(
+    record: &LegacyRecord,
+    metric: &str,
+    env: &str,
+    span: (Option<i64>, Option<i64>),
+) -> Vec<(Option<jiff::Timestamp>, Option<jiff::Timestamp>)> {
+    let reset = record
+        .resets
+        .iter()
+        .filter(|r| r.metric_key == metric && r.environment == env)
+        .map(|r| r.at)
+        .max();
+    let instant = |ms: Option<i64>| ms.and_then(|ms| jiff::Timestamp::from_millisecond(ms).ok());
+    record
+        .recordings
+        .iter()
+        .filter(|r| r.metric_key == metric && r.environment == env)
+        .map(|r| {
+            let start = [Some(r.from), reset, span.0].into_iter().flatten().max();
+            let end = [r.to, span.1].into_iter().flatten().min();
+            (instant(start), instant(end))
+        })
+        .collect()
 }
 
 /// `series`: per bucket, each variation's numbers in the bucket and up to its end.
-fn series(
-    logs: &Logs,
-    flag: &str,
-    metric: &str,
-    labels: &[String],
-    step: i64,
-) -> Result<Vec<Value>, LdError> {
-    let times = logs
-        .exposures
+fn series(buckets: &[Bucket], labels: &[String]) -> Vec<Value> {
+    buckets
         .iter()
-        .map(|(ms, _)| *ms)
-        .chain(logs.events.iter().map(|e| e.time.as_millisecond()));
-    let (Some(first), Some(last)) = (times.clone().min(), times.max()) else {
-        return Ok(Vec::new());
-    };
-    let start = first.div_euclid(step) * step;
-    let buckets = (last - start) / step + 1;
-    if buckets > MAX_BUCKETS {
-        return Err(LdError::invalid(format!(
-            "granularity: {buckets} buckets, more than {MAX_BUCKETS}; ask for a coarser granularity or a shorter from/to"
-        )));
-    }
-    let mut out = Vec::new();
-    for b in 0..buckets {
-        let (lo, hi) = (start + b * step, start + (b + 1) * step);
-        let bucket = logs.aggregate(flag, metric, Some(lo), Some(hi));
-        let cumulative = logs.aggregate(flag, metric, None, Some(hi));
-        let data: Vec<Value> = labels
-            .iter()
-            .map(|l| {
-                let one = bucket.as_ref().map(|r| arm(r, l)).unwrap_or_default();
-                let all = cumulative.as_ref().map(|r| arm(r, l)).unwrap_or_default();
-                json!({
-                    "value": one.value,
-                    "count": one.count,
-                    "cumulativeValue": all.value,
-                    "cumulativeCount": all.count,
-                    "conversionRate": one.rate,
-                    "cumulativeConversionRate": all.rate,
-                    "confidenceInterval": interval(one.interval),
-                    "cumulativeConfidenceInterval": interval(all.interval),
+        .map(|bucket| {
+            let data: Vec<Value> = labels
+                .iter()
+                .map(|l| {
+                    let one = bucket.within.as_ref().map(|r| arm(r, l)).unwrap_or_default();
+                    let all = bucket.cumulative.as_ref().map(|r| arm(r, l)).unwrap_or_default();
+                    json!({
+                        "value": one.value,
+                        "count": one.count,
+                        "cumulativeValue": all.value,
+                        "cumulativeCount": all.count,
+                        "conversionRate": one.rate,
+                        "cumulativeConversionRate": all.rate,
+                        "confidenceInterval": interval(one.interval),
+                        "cumulativeConfidenceInterval": interval(all.interval),
+                    })
                 })
-            })
-            .collect();
-        out.push(json!({"Time": lo, "VariationData": data}));
-    }
-    Ok(out)
+                .collect();
+            json!({"Time": bucket.start_ms, "VariationData": data})
+        })
+        .collect()
 }
 
 /// The namespace's legacy record of the flag, once the experiment exists there.
@@ -380,6 +305,7 @@ pub(crate) async fn get_legacy_results(
     let labels: Vec<String> = variations(&published, &flag).into_iter().map(|(id, _)| id).collect();
     let metadata: Vec<Value> = labels.iter().map(|id| json!({"key": id})).collect();
     let baseline_idx = record.experiments.baseline_idx;
+    let revision = published.revision;
     let uploaded =
         published.record(LEGACY_STATISTICS, &statistics_id(&flag, &metric)).and_then(|r| {
             Some((
@@ -395,14 +321,28 @@ pub(crate) async fn get_legacy_results(
             let seen = (!request.metrics.is_empty()).then_some(at);
             return Ok(Computed { totals, series: Vec::new(), stats, seen });
         }
-        let logs = Logs::read(&ns, &record, &flag, &metric, span);
-        let request = logs.aggregate(&flag, &metric, None, None);
-        let (totals, stats) = match &request {
+        let mut query = LogQuery::new(format!("flags/{flag}"), vec![metric.clone()], Window::default());
+        query.periods = Some(periods(&record, &metric, &env, span));
+        query.step_ms = Some(step);
+        let inputs = app
+            .results
+            .inputs(&ns, revision, &query)
+            .map_err(|e| LdError::invalid(format!("the server's logs cannot be aggregated: {e}")))?;
+        let (totals, stats) = match &inputs.request {
             Some(r) => totals(r, &labels, baseline_idx),
             None => (Vec::new(), json!({"pValue": null, "chi2": null, "winningVariationIdx": null, "minSampleSizeMet": false})),
         };
-        let series = series(&logs, &flag, &metric, &labels, step)?;
-        Ok(Computed { totals, series, stats, seen: logs.last_event() })
+        let series = match &inputs.series {
+            Series::Buckets(buckets) => series(buckets, &labels),
+            Series::None => Vec::new(),
+            Series::TooMany(buckets) => {
+                return Err(LdError::invalid(format!(
+                    "granularity: {buckets} buckets, more than {MAX_BUCKETS}; ask for a coarser granularity or a shorter from/to"
+                )));
+            }
+        };
+        let seen = inputs.last_event.get(&metric).map(|t| t.as_millisecond());
+        Ok(Computed { totals, series, stats, seen })
     })
     .await
     .map_err(LdError::internal)??;
@@ -495,4 +435,46 @@ pub(crate) async fn put_legacy_statistics(
     };
     run_write(&app, ns.name().clone(), change, actor(&principal, &method, &uri)).await?;
     Ok(StatusCode::NO_CONTENT.into_response())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::dialects::launchdarkly::legacy::Recording;
+
+    #[test]
+    fn periods_count_what_the_record_counts() {
+        let recording = |metric: &str, env: &str, from: i64, to: Option<i64>| Recording {
+            metric_key: metric.into(),
+            environment: env.into(),
+            from,
+            to,
+        };
+        let record = LegacyRecord {
+            recordings: vec![
+                recording("m", "e", 100, Some(200)),
+                recording("m", "e", 300, None),
+                recording("m", "other", 0, None),
+                recording("n", "e", 0, None),
+            ],
+            resets: vec![
+                Reset { metric_key: "m".into(), environment: "e".into(), at: 150 },
+                Reset { metric_key: "m".into(), environment: "other".into(), at: 400 },
+            ],
+            ..LegacyRecord::default()
+        };
+        for span in [(None, None), (Some(120), Some(350)), (Some(500), None), (None, Some(50))] {
+            let query = LogQuery {
+                periods: Some(periods(&record, "m", "e", span)),
+                ..LogQuery::new("flags/f".into(), vec![], Window::default())
+            };
+            for ms in (0..600).step_by(5) {
+                let expected = record.counts("m", "e", ms)
+                    && span.0.is_none_or(|f| ms >= f)
+                    && span.1.is_none_or(|t| ms < t);
+                let instant = jiff::Timestamp::from_millisecond(ms).unwrap();
+                assert_eq!(query.counts(instant), expected, "{span:?} at {ms}");
+            }
+        }
+    }
 }

@@ -9,9 +9,9 @@ use super::wire::{
 };
 use crate::auth::{Principal, Scope};
 use crate::dialects::native::run_write;
-use crate::events::Event as LoggedEvent;
 use crate::http::AppState;
 use crate::namespace::{Namespace, Published};
+use crate::results::{LogQuery, LogResults};
 use crate::write::{Change, Precondition};
 use axum::body::Bytes;
 use axum::extract::rejection::{BytesRejection, QueryRejection};
@@ -19,15 +19,11 @@ use axum::extract::{Path, Query, State};
 use axum::http::{Method, StatusCode, Uri};
 use axum::response::IntoResponse;
 use axum::{Extension, Json};
-use flagstone_core::exposure::Exposure;
 use flagstone_stats::Method as StatsMethod;
 use flagstone_stats::analysis::{AnalysisRequest, analyze};
-use flagstone_warehouse::{AggregateError, Event, Options, Window, aggregate};
-use serde::de::DeserializeOwned;
+use flagstone_warehouse::Window;
 use serde_json::{Value, json};
-use std::cell::Cell;
 use std::collections::HashMap;
-use std::io::{BufRead, BufReader};
 
 /// The name under which a treatment's variant appears in sufficient
 /// statistics: its variant id (as `flagstone aggregate` writes it) or its
@@ -94,7 +90,8 @@ pub(crate) async fn put_statistics(
 
 /// An iteration's sufficient statistics and when its data was last seen
 /// (Unix milliseconds): uploaded ones, else the server's own logs.
-fn statistics(
+pub(crate) fn statistics(
+    results: &LogResults,
     namespace: &Namespace,
     published: &Published,
     record: &ExperimentRecord,
@@ -106,27 +103,19 @@ fn statistics(
         let seen = stored.document.get("uploadedAt").and_then(Value::as_i64).unwrap_or_default();
         return Some((request, seen));
     }
-    from_logs(namespace, record, iteration, metric)
-}
-
-/// The records of a JSON-lines log the server wrote; a line that does not
-/// parse (a torn last line) is skipped.
-pub(crate) fn log_lines<T: DeserializeOwned>(path: &std::path::Path) -> impl Iterator<Item = T> {
-    let file = std::fs::File::open(path).ok();
-    file.into_iter()
-        .flat_map(|f| BufReader::new(f).lines())
-        .map_while(Result::ok)
-        .filter_map(|line| serde_json::from_str(&line).ok())
+    from_logs(results, namespace, published.revision, record, iteration, metric)
 }
 
 /// Sufficient statistics of one metric aggregated by `flagstone aggregate`'s
-/// rules from the namespace's logs: the exposures of the experiment's A/B
-/// test rule and the metric's events within the iteration's window
-/// `[startedAt, endedAt)`. A stopped iteration's window is closed, so its
-/// results no longer change. `None` before the metric is seen or while fewer
-/// than two variants were exposed.
+/// rules from the namespace's logs (through the server's cache): the
+/// exposures of the experiment's A/B test rule and the iteration's metrics'
+/// events within the iteration's window `[startedAt, endedAt)`. A stopped
+/// iteration's window is closed, so its results no longer change. `None`
+/// before the metric is seen or while fewer than two variants were exposed.
 fn from_logs(
+    results: &LogResults,
     namespace: &Namespace,
+    revision: u64,
     record: &ExperimentRecord,
     iteration: &IterationRecord,
     metric: &str,
@@ -136,36 +125,19 @@ fn from_logs(
         start: Some(instant(iteration.started_at?)?),
         end: iteration.ended_at.and_then(instant),
     };
-    namespace.exposures().flush();
-    let rule = format!("abtests/{}", record.key);
-    let exposures = log_lines::<Exposure>(namespace.exposures().path()).filter(|e| e.rule == rule);
-    let last_seen = Cell::new(None::<jiff::Timestamp>);
-    let events = log_lines::<LoggedEvent>(namespace.events().path()).filter_map(|e| {
-        if e.metric != metric {
-            return None;
-        }
-        let time: jiff::Timestamp = e.time.parse().ok()?;
-        if window.contains(time) {
-            last_seen.set(last_seen.get().max(Some(time)));
-        }
-        Some(Event { unit: e.unit, metric: e.metric, value: e.value, time })
-    });
-    let options = Options {
-        flag: Some(format!("flags/{}", record.flag_key)),
-        metrics: vec![metric.to_owned()],
-        window,
-    };
-    let request = match aggregate(exposures, events, &options) {
-        Ok(request) => request,
-        Err(AggregateError::TooFewVariants { .. } | AggregateError::EmptyWindow { .. }) => {
-            return None;
-        }
+    // Every metric of the iteration in one query: one read serves them all.
+    let metrics = iteration.metrics.iter().map(|m| m.key.clone()).collect();
+    let mut query = LogQuery::new(format!("flags/{}", record.flag_key), metrics, window);
+    query.rule = Some(format!("abtests/{}", record.key));
+    let inputs = match results.inputs(namespace, revision, &query) {
+        Ok(inputs) => inputs,
         Err(e) => {
             tracing::warn!(error = %e, experiment = %record.key, "log-based results");
             return None;
         }
     };
-    Some((request, last_seen.get()?.as_millisecond()))
+    let seen = inputs.last_event.get(metric)?.as_millisecond();
+    Some((inputs.request.clone()?, seen))
 }
 
 /// The Bayesian request for one metric of an iteration: the metric, the
@@ -300,7 +272,7 @@ pub(crate) async fn get_results(
     let iteration = iteration.clone();
     // Reading the logs and the analysis block: off the async threads.
     let (results, seen) = tokio::task::spawn_blocking(move || {
-        match statistics(&ns, &published, &record, &iteration, &metric_key) {
+        match statistics(&app.results, &ns, &published, &record, &iteration, &metric_key) {
             Some((request, seen)) => {
                 let results = treatment_results(&iteration, request, &metric_key)?;
                 let seen = (!results.is_empty()).then_some(seen);
