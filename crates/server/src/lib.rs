@@ -35,7 +35,8 @@
 //! - `dialects/native.rs`: Flagstone's own API over its wire format.
 //! - `ofrep.rs`: OFREP 0.3.0 evaluation; `ingest.rs`: metric events.
 //! - `results.rs`: analysis inputs from the exposure and event logs for
-//!   every dialect's results, cached per config revision and data watermark.
+//!   every dialect's results, cached per config revision and data watermark;
+//!   `report.rs`: the same analysis as `flagstone analyze --format html`'s page.
 //! - `auth.rs`, `limits.rs`, `metrics.rs`, `sync.rs` (snapshots, long-poll,
 //!   the edge follower), `http.rs` (router, request log, guard).
 //!
@@ -78,6 +79,7 @@ pub mod metrics;
 pub mod names;
 pub mod namespace;
 mod ofrep;
+mod report;
 mod results;
 pub mod store;
 pub mod sync;

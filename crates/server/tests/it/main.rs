@@ -25,4 +25,5 @@ mod launchdarkly_legacy;
 mod launchdarkly_results;
 mod native;
 mod ofrep;
+mod reports;
 mod support;

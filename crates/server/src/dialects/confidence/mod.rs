@@ -6,7 +6,9 @@
 //! - `GET|PATCH|DELETE /v1/workflows/{rollout|abtest}/instances/{id}`
 //! - `POST /v1/workflows/{…}/instances/{id}:updateSegment|:launch|:pause|:resume|:end`
 //! - `GET|PUT /v1/workflows/{…}/instances/{id}/analysisInputs`
-//! - `GET /v2/workflows/{…}/instances/{id}/analysisResults/{result}` (and under `/v1`)
+//! - `GET /v2/workflows/{…}/instances/{id}/analysisResults/{result}` (and under `/v1`);
+//!   with `Accept: text/html`, or as `…/analysisResults/{result}:report`, the
+//!   analysis as one self-contained HTML page (`flagstone analyze --format html`'s)
 //!
 //! Paths act on the token's namespace (`X-Flagstone-Namespace` picks one
 //! for a token of every namespace). An instance is a record beside the

@@ -90,12 +90,20 @@ pub(super) async fn get_inputs(
     Ok(Json(record.document.clone()).into_response())
 }
 
+/// The suffix of the analysis result's report page (an AIP-136 custom
+/// method that only reads, hence `GET`).
+const REPORT: &str = ":report";
+
 pub(super) async fn get_result(
     State(app): State<AppState>,
     Extension(principal): Extension<Principal>,
     Path((workflow, id, result)): Path<(String, String, String)>,
     headers: HeaderMap,
 ) -> Answer {
+    let (result, page) = match result.strip_suffix(REPORT) {
+        Some(result) => (result.to_owned(), true),
+        None => (result, crate::report::wants_html(&headers)),
+    };
     let call = Call::new(app, principal, &headers, &workflow, Scope::Read)?;
     let record = call.record(&id)?;
     let instance = Instance::from_record(&record);
@@ -118,24 +126,33 @@ pub(super) async fn get_result(
         }
     };
     let Some(request) = request else {
+        let why = "no exposures of this instance's flag in the server's logs and no analysis inputs uploaded (PUT .../analysisInputs)";
+        if page {
+            let (title, subtitle) = report_titles(&instance, call.workflow, &name, None);
+            return Ok(crate::report::no_data(&title, &subtitle, why));
+        }
         return Ok(Json(json!({
             "name": name,
             "exposureFilter": "",
-            "annotations": [{"context": "OVERALL", "info": [
-                "no data yet: no exposures of this instance's flag in the server's logs and no analysis inputs uploaded (PUT .../analysisInputs)"
-            ]}],
+            "annotations": [{"context": "OVERALL", "info": [format!("no data yet: {why}")]}],
             "results": [],
         }))
         .into_response());
     };
     let (request, mut info) = configure(request, &instance, call.workflow);
-    let analysis = analyze(&request).map_err(|e| {
+    let mut analysis = analyze(&request).map_err(|e| {
         GoogleError::failed_precondition(
             &name,
             "ANALYSIS_INPUTS",
             format!("the analysis inputs cannot be analysed: {e}"),
         )
     })?;
+    if page {
+        // What configure left out is a note on the page too.
+        analysis.annotations.splice(0..0, info);
+        let (title, subtitle) = report_titles(&instance, call.workflow, &name, Some(source));
+        return Ok(crate::report::page(&request, &analysis, title, subtitle));
+    }
     info.insert(0, format!("Analysis completed successfully from {source}"));
     info.extend(analysis.annotations.iter().cloned());
     let results = serde_json::to_value(&analysis.results).map_err(GoogleError::internal)?;
@@ -149,6 +166,36 @@ pub(super) async fn get_result(
         "control": request.control,
     }))
     .into_response())
+}
+
+/// The report page's title (the instance's display name, else its name)
+/// and subtitle (what it is, its flag, the result's name and the source).
+pub(super) fn report_titles(
+    instance: &Instance,
+    workflow: Workflow,
+    result: &str,
+    source: Option<&str>,
+) -> (String, String) {
+    let kind = match workflow {
+        Workflow::Rollout => "Rollout",
+        Workflow::AbTest => "A/B test",
+    };
+    let instance_name = workflow.name(&instance.id);
+    let shown = instance
+        .fields
+        .get("displayName")
+        .and_then(Value::as_str)
+        .filter(|d| !d.trim().is_empty())
+        .unwrap_or(&instance_name);
+    let flag = super::mask::get(
+        &Value::Object(instance.fields.clone()),
+        &format!("{}.flag", workflow.key()),
+    )
+    .and_then(Value::as_str)
+    .map(|f| format!(" of {f}"))
+    .unwrap_or_default();
+    let from = source.map(|s| format!(", from {s}")).unwrap_or_default();
+    (format!("{kind}: {shown}"), format!("{kind} {instance_name}{flag} · {result}{from}"))
 }
 
 fn number(value: Option<&Value>) -> Option<f64> {

@@ -7,6 +7,8 @@
 //! - `GET …/experiments/{experimentKey}/metrics/{metricKey}/results`
 //! - `PUT …/experiments/{experimentKey}/statistics` (a Flagstone addition:
 //!   the running iteration's sufficient statistics)
+//! - `GET …/experiments/{experimentKey}/report[?iterationId=]` (a Flagstone
+//!   addition: the iteration's results as one self-contained HTML page)
 //!
 //! `{projectKey}/{environmentKey}` is the namespace. An experiment is stored
 //! as a record (its name, description, maintainer and every iteration, as
@@ -41,8 +43,9 @@
 //!   stored A/B test, so they can be set through the native API.
 //! - Results are the Bayesian analysis of the iteration's sufficient
 //!   statistics: uploaded ones (`PUT …/statistics`), else the server's logs
-//!   within the iteration's window. A stopped iteration takes no uploads:
-//!   its results are frozen.
+//!   within the iteration's window (read through the server's cache, per
+//!   config revision and data watermark). A stopped iteration takes no
+//!   uploads: its results are frozen.
 //! - List `filter`: terms are AND-ed; `status` and `metricKey` look at the
 //!   current iteration. `limit` defaults to 20 and is at most 200.
 //! - Errors are `{"code", "message"}`; a duplicate key is 409 `conflict`.
@@ -52,6 +55,7 @@ mod experiments;
 mod legacy;
 mod legacy_results;
 mod rep;
+mod report;
 mod results;
 mod translate;
 mod wire;
@@ -76,6 +80,7 @@ pub(crate) fn routes(read_only: bool) -> Router<AppState> {
     let iterations = format!("{one}/iterations");
     let results = format!("{one}/metrics/{{metric}}/results");
     let statistics = format!("{one}/statistics");
+    let report = format!("{one}/report");
     let (create, one_experiment, iterate, upload) = if read_only {
         (
             post(read_only_replica),
@@ -111,5 +116,6 @@ pub(crate) fn routes(read_only: bool) -> Router<AppState> {
         .route(&one, one_experiment.fallback(method_not_allowed))
         .route(&iterations, iterate.fallback(method_not_allowed))
         .route(&results, get(results::get_results).fallback(method_not_allowed))
+        .route(&report, get(report::get_report).fallback(method_not_allowed))
         .route(&statistics, upload.fallback(method_not_allowed))
 }

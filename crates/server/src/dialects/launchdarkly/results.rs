@@ -11,7 +11,7 @@ use crate::auth::{Principal, Scope};
 use crate::dialects::native::run_write;
 use crate::http::AppState;
 use crate::namespace::{Namespace, Published};
-use crate::results::{LogQuery, LogResults};
+use crate::results::{LogInputs, LogQuery, LogResults};
 use crate::write::{Change, Precondition};
 use axum::body::Bytes;
 use axum::extract::rejection::{BytesRejection, QueryRejection};
@@ -24,6 +24,7 @@ use flagstone_stats::analysis::{AnalysisRequest, analyze};
 use flagstone_warehouse::Window;
 use serde_json::{Value, json};
 use std::collections::HashMap;
+use std::sync::Arc;
 
 /// The name under which a treatment's variant appears in sufficient
 /// statistics: its variant id (as `flagstone aggregate` writes it) or its
@@ -106,12 +107,39 @@ pub(crate) fn statistics(
     from_logs(results, namespace, published.revision, record, iteration, metric)
 }
 
-/// Sufficient statistics of one metric aggregated by `flagstone aggregate`'s
-/// rules from the namespace's logs (through the server's cache): the
-/// exposures of the experiment's A/B test rule and the iteration's metrics'
-/// events within the iteration's window `[startedAt, endedAt)`. A stopped
-/// iteration's window is closed, so its results no longer change. `None`
-/// before the metric is seen or while fewer than two variants were exposed.
+/// What the namespace's logs say about an iteration (through the server's
+/// cache): the exposures of the experiment's A/B test rule and the
+/// iteration's metrics' events within its window `[startedAt, endedAt)`.
+/// Every metric of the iteration is in the one query, so asking for each
+/// metric reads the logs once. A stopped iteration's window is closed, so
+/// its results no longer change. `None` before the iteration starts.
+pub(crate) fn log_inputs(
+    results: &LogResults,
+    namespace: &Namespace,
+    revision: u64,
+    record: &ExperimentRecord,
+    iteration: &IterationRecord,
+) -> Option<Arc<LogInputs>> {
+    let instant = |ms: i64| jiff::Timestamp::from_millisecond(ms).ok();
+    let window = Window {
+        start: Some(instant(iteration.started_at?)?),
+        end: iteration.ended_at.and_then(instant),
+    };
+    let metrics = iteration.metrics.iter().map(|m| m.key.clone()).collect();
+    let mut query = LogQuery::new(format!("flags/{}", record.flag_key), metrics, window);
+    query.rule = Some(format!("abtests/{}", record.key));
+    match results.inputs(namespace, revision, &query) {
+        Ok(inputs) => Some(inputs),
+        Err(e) => {
+            tracing::warn!(error = %e, experiment = %record.key, "log-based results");
+            None
+        }
+    }
+}
+
+/// Sufficient statistics of one metric from the namespace's logs
+/// ([`log_inputs`]) and when it was last seen. `None` before the metric is
+/// seen or while fewer than two variants were exposed.
 fn from_logs(
     results: &LogResults,
     namespace: &Namespace,
@@ -120,22 +148,7 @@ fn from_logs(
     iteration: &IterationRecord,
     metric: &str,
 ) -> Option<(AnalysisRequest, i64)> {
-    let instant = |ms: i64| jiff::Timestamp::from_millisecond(ms).ok();
-    let window = Window {
-        start: Some(instant(iteration.started_at?)?),
-        end: iteration.ended_at.and_then(instant),
-    };
-    // Every metric of the iteration in one query: one read serves them all.
-    let metrics = iteration.metrics.iter().map(|m| m.key.clone()).collect();
-    let mut query = LogQuery::new(format!("flags/{}", record.flag_key), metrics, window);
-    query.rule = Some(format!("abtests/{}", record.key));
-    let inputs = match results.inputs(namespace, revision, &query) {
-        Ok(inputs) => inputs,
-        Err(e) => {
-            tracing::warn!(error = %e, experiment = %record.key, "log-based results");
-            return None;
-        }
-    };
+    let inputs = log_inputs(results, namespace, revision, record, iteration)?;
     let seen = inputs.last_event.get(metric)?.as_millisecond();
     Some((inputs.request.clone()?, seen))
 }
@@ -146,11 +159,22 @@ fn from_logs(
 /// metric, the baseline has no data, or fewer than two treatments have data.
 fn bayesian_request<'i>(
     iteration: &'i IterationRecord,
-    mut request: AnalysisRequest,
+    request: AnalysisRequest,
     metric_key: &str,
 ) -> Option<(AnalysisRequest, Vec<&'i TreatmentRecord>)> {
-    let full = format!("metrics/{metric_key}");
-    request.metrics.retain(|m| m.id == metric_key || m.id == full);
+    bayesian_request_of(iteration, request, &[metric_key])
+}
+
+/// [`bayesian_request`] for several metrics (those the data names, in the
+/// data's order).
+pub(crate) fn bayesian_request_of<'i>(
+    iteration: &'i IterationRecord,
+    mut request: AnalysisRequest,
+    metric_keys: &[&str],
+) -> Option<(AnalysisRequest, Vec<&'i TreatmentRecord>)> {
+    let wanted =
+        |id: &str| metric_keys.iter().any(|k| *k == id || id.strip_prefix("metrics/") == Some(*k));
+    request.metrics.retain(|m| wanted(&m.id));
     if request.metrics.is_empty() {
         return None;
     }
@@ -227,7 +251,7 @@ fn treatment_results(
 }
 
 /// The iteration results are for: `iterationId`, else the current one.
-fn chosen<'a>(
+pub(crate) fn chosen<'a>(
     record: &'a ExperimentRecord,
     query: &HashMap<String, String>,
 ) -> Result<&'a IterationRecord, LdError> {
