@@ -17,8 +17,10 @@
 //! the next request), and a repeated request with the same stamp is answered
 //! from memory without opening the logs. New exposures or events, or a new
 //! revision, change the stamp and the answer is recomputed and replaces the
-//! old one. At most [`CACHE_ENTRIES`] queries are kept; the least recently
-//! used goes first.
+//! old one. At most [`CACHE_ENTRIES`] queries and [`CACHE_REQUESTS`]
+//! analysis requests (one per answer, two per time bucket) are kept; the
+//! least recently used go first. Two requests that miss at once both read
+//! the logs; the later answer is kept.
 
 use crate::metrics::Metrics;
 use crate::names::NamespaceName;
@@ -39,6 +41,9 @@ use std::time::SystemTime;
 
 /// The most queries whose answers are kept.
 pub const CACHE_ENTRIES: usize = 256;
+/// The most analysis requests kept over all answers (an answer holds one,
+/// plus two per time bucket): a bound on memory whatever the queries.
+pub const CACHE_REQUESTS: usize = 16_384;
 /// The most time buckets one answer holds.
 pub const MAX_BUCKETS: i64 = 1_000;
 
@@ -124,6 +129,17 @@ pub(crate) struct LogInputs {
     pub series: Series,
 }
 
+impl LogInputs {
+    /// How many analysis requests the answer holds (its share of the cache).
+    fn weight(&self) -> usize {
+        let buckets = match &self.series {
+            Series::Buckets(b) => b.len(),
+            Series::None | Series::TooMany(_) => 0,
+        };
+        1 + 2 * buckets
+    }
+}
+
 /// How far the logs were durably written: lengths and modification times.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 struct Mark {
@@ -162,6 +178,7 @@ pub(crate) struct LogResults {
     clock: AtomicU64,
     reads: AtomicU64,
     capacity: usize,
+    weight_limit: usize,
     /// The server's counters of reads and hits.
     metrics: Option<(Counter, Counter)>,
 }
@@ -171,16 +188,17 @@ impl LogResults {
     pub(crate) fn new(metrics: &Metrics) -> Self {
         LogResults {
             metrics: Some(metrics.results_counters()),
-            ..LogResults::with_capacity(CACHE_ENTRIES)
+            ..LogResults::with_capacity(CACHE_ENTRIES, CACHE_REQUESTS)
         }
     }
 
-    fn with_capacity(capacity: usize) -> Self {
+    fn with_capacity(capacity: usize, weight_limit: usize) -> Self {
         LogResults {
             entries: Mutex::new(HashMap::new()),
             clock: AtomicU64::new(0),
             reads: AtomicU64::new(0),
             capacity: capacity.max(1),
+            weight_limit,
             metrics: None,
         }
     }
@@ -228,12 +246,22 @@ impl LogResults {
         }
         let inputs =
             Arc::new(compute((exposures, stamp.exposures.len), (events, stamp.events.len), query)?);
+        let weight = inputs.weight();
+        if weight > self.weight_limit {
+            return Ok(inputs);
+        }
         let mut entries = self.entries.lock().unwrap_or_else(PoisonError::into_inner);
-        if !entries.contains_key(&key) && entries.len() >= self.capacity {
+        entries.remove(&key);
+        // Least recently used first, until the new answer fits.
+        while entries.len() >= self.capacity
+            || entries.values().map(|e| e.inputs.weight()).sum::<usize>() + weight
+                > self.weight_limit
+        {
             let oldest = entries.iter().min_by_key(|(_, e)| e.used).map(|(k, _)| k.clone());
-            if let Some(oldest) = oldest {
-                entries.remove(&oldest);
-            }
+            match oldest {
+                Some(oldest) => entries.remove(&oldest),
+                None => break,
+            };
         }
         entries.insert(key, Entry { stamp, inputs: inputs.clone(), used });
         Ok(inputs)

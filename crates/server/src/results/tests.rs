@@ -61,7 +61,7 @@ fn a_repeated_request_is_answered_without_reading_the_logs() {
     let dir = tempfile::tempdir().unwrap();
     let ns = open(dir.path());
     seed(&ns);
-    let cache = LogResults::with_capacity(8);
+    let cache = LogResults::with_capacity(8, 10_000);
     let query = LogQuery::new("flags/f".into(), vec![], window("2026-03-01T00:00:00Z", None));
     let first = cache.inputs(&ns, 1, &query).unwrap();
     assert_eq!(cache.reads(), 1);
@@ -101,7 +101,7 @@ fn the_answer_is_the_warehouses_for_each_query() {
     let dir = tempfile::tempdir().unwrap();
     let ns = open(dir.path());
     seed(&ns);
-    let cache = LogResults::with_capacity(8);
+    let cache = LogResults::with_capacity(8, 10_000);
     for query in [
         LogQuery::new("flags/f".into(), vec!["buy".into()], window("2026-03-01T00:00:00Z", None)),
         LogQuery::new(
@@ -136,7 +136,7 @@ fn a_line_being_written_waits_for_its_newline() {
     let dir = tempfile::tempdir().unwrap();
     let ns = open(dir.path());
     seed(&ns);
-    let cache = LogResults::with_capacity(8);
+    let cache = LogResults::with_capacity(8, 10_000);
     let query = LogQuery::new("flags/f".into(), vec![], Window::default());
     let before = cache.inputs(&ns, 1, &query).unwrap();
     let line = serde_json::to_string(&event("u2", "buy", 1.0, "2026-03-01T13:00:00Z")).unwrap();
@@ -158,7 +158,7 @@ fn the_cache_keeps_at_most_its_capacity_least_recently_used_first() {
     let dir = tempfile::tempdir().unwrap();
     let ns = open(dir.path());
     seed(&ns);
-    let cache = LogResults::with_capacity(2);
+    let cache = LogResults::with_capacity(2, 10_000);
     let query =
         |metric: &str| LogQuery::new("flags/f".into(), vec![metric.into()], Window::default());
     cache.inputs(&ns, 1, &query("a")).unwrap();
@@ -176,12 +176,42 @@ fn the_cache_keeps_at_most_its_capacity_least_recently_used_first() {
 }
 
 #[test]
+fn time_buckets_count_against_the_bound() {
+    let dir = tempfile::tempdir().unwrap();
+    let ns = open(dir.path());
+    seed(&ns);
+    // Room for 10 requests: an answer with 4 hourly buckets weighs 9.
+    let cache = LogResults::with_capacity(8, 10);
+    let mut hourly = LogQuery::new("flags/f".into(), vec!["buy".into()], Window::default());
+    ns.events().append(&[event("u3", "buy", 1.0, "2026-03-01T13:30:00Z")]).unwrap();
+    hourly.step_ms = Some(3_600_000);
+    let plain = LogQuery::new("flags/f".into(), vec!["buy".into()], Window::default());
+    cache.inputs(&ns, 1, &plain).unwrap();
+    let got = cache.inputs(&ns, 1, &hourly).unwrap();
+    assert_eq!(got.weight(), 9);
+    // 1 + 9 fit.
+    assert_eq!(cache.entries.lock().unwrap().len(), 2);
+    let other = LogQuery::new("flags/f".into(), vec!["other".into()], Window::default());
+    cache.inputs(&ns, 1, &other).unwrap();
+    // 1 more does not: the least recently used (plain) goes.
+    let entries = cache.entries.lock().unwrap();
+    assert_eq!(entries.len(), 2);
+    assert!(!entries.keys().any(|(_, q)| *q == plain));
+    drop(entries);
+    // Minutes over 3.5 hours weigh more than the bound: answered, not kept.
+    hourly.step_ms = Some(60_000);
+    let fine = cache.inputs(&ns, 1, &hourly).unwrap();
+    assert!(fine.weight() > 10);
+    assert!(!cache.entries.lock().unwrap().keys().any(|(_, q)| *q == hourly));
+}
+
+#[test]
 fn buckets_and_periods_are_windows_of_the_same_aggregation() {
     let dir = tempfile::tempdir().unwrap();
     let ns = open(dir.path());
     seed(&ns);
     ns.events().append(&[event("u3", "buy", 1.0, "2026-03-01T13:30:00Z")]).unwrap();
-    let cache = LogResults::with_capacity(8);
+    let cache = LogResults::with_capacity(8, 10_000);
     let mut query = LogQuery::new("flags/f".into(), vec!["buy".into()], Window::default());
     query.step_ms = Some(3_600_000);
     let got = cache.inputs(&ns, 1, &query).unwrap();
