@@ -45,6 +45,8 @@ const FLUSH_WAIT: Duration = Duration::from_secs(2);
 struct Flushes {
     requested: AtomicU64,
     done: AtomicU64,
+    /// How many exposures the writer had received when it last flushed.
+    flushed: AtomicU64,
     lock: Mutex<()>,
     wake: Condvar,
 }
@@ -68,6 +70,8 @@ impl Flushes {
 pub struct ExposureLog {
     path: PathBuf,
     channel: ChannelSink,
+    /// Exposures handed to the channel (dropped ones included).
+    recorded: AtomicU64,
     stop: Arc<AtomicBool>,
     flushes: Arc<Flushes>,
     writer: Mutex<Option<JoinHandle<()>>>,
@@ -94,11 +98,21 @@ impl ExposureLog {
                         tracing::error!(file = %shown, error = %e, "exposure log");
                     }
                 };
+                let received = std::cell::Cell::new(0_u64);
+                let write = |exposure: Exposure| {
+                    received.set(received.get() + 1);
+                    report(sink.record(exposure));
+                };
+                // Flushes the file and notes how many exposures it holds.
+                let flush = || match sink.flush() {
+                    Ok(()) => asked.flushed.store(received.get(), Ordering::Release),
+                    Err(e) => report(Err(e)),
+                };
                 loop {
                     match receiver.recv_timeout(WRITER_POLL) {
-                        Ok(exposure) => report(sink.record(exposure)),
+                        Ok(exposure) => write(exposure),
                         Err(RecvTimeoutError::Timeout) => {
-                            report(sink.flush());
+                            flush();
                             if stopping.load(Ordering::Acquire) {
                                 break;
                             }
@@ -108,27 +122,42 @@ impl ExposureLog {
                     if let Some(ticket) = asked.pending() {
                         // Everything queued before the ticket was taken is in the channel now.
                         while let Ok(exposure) = receiver.try_recv() {
-                            report(sink.record(exposure));
+                            write(exposure);
                         }
-                        report(sink.flush());
+                        flush();
                         asked.served(ticket);
                     }
                 }
                 while let Ok(exposure) = receiver.try_recv() {
-                    report(sink.record(exposure));
+                    write(exposure);
                 }
-                report(sink.flush());
+                flush();
                 asked.served(u64::MAX);
             })
             .map_err(|e| (path.clone(), e))?;
-        Ok(ExposureLog { path, channel, stop, flushes, writer: Mutex::new(Some(writer)) })
+        Ok(ExposureLog {
+            path,
+            channel,
+            recorded: AtomicU64::new(0),
+            stop,
+            flushes,
+            writer: Mutex::new(Some(writer)),
+        })
     }
 
     /// Waits until every exposure recorded before the call is in the file
-    /// (blocking; at most about two writer polls, 200 ms each). Returns
+    /// (blocking; at most about two writer polls, 200 ms each; at once when
+    /// the writer has flushed every exposure recorded so far). Returns
     /// whether it got there within two seconds.
     pub fn flush(&self) -> bool {
         let flushes = &self.flushes;
+        // The channel is first in, first out: once the writer has flushed as
+        // many as were recorded, every one recorded before now is in the
+        // file. (After a dropped exposure the counts never meet again and
+        // every flush takes the handshake below.)
+        if flushes.flushed.load(Ordering::Acquire) >= self.recorded.load(Ordering::SeqCst) {
+            return true;
+        }
         let ticket = flushes.requested.fetch_add(1, Ordering::AcqRel) + 1;
         let guard = flushes.lock.lock().unwrap_or_else(PoisonError::into_inner);
         let (_guard, waited) = flushes
@@ -142,6 +171,7 @@ impl ExposureLog {
 
     /// Hands one exposure to the writer; never blocks.
     pub fn record(&self, exposure: Exposure) {
+        self.recorded.fetch_add(1, Ordering::SeqCst);
         // ChannelSink never fails: a full queue is counted in `dropped`.
         let _ = self.channel.record(exposure);
     }
@@ -265,21 +295,31 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let name = NamespaceName::new("p", "e").unwrap();
         let log = ExposureLog::open(dir.path(), &name).unwrap();
+        let exposure = |unit: &str| Exposure {
+            flag: "flags/f".into(),
+            variant: Some("flags/f/variants/on".into()),
+            rule: "flags/f/rules/r".into(),
+            segment: "segments/s".into(),
+            assignment_id: Some("on".into()),
+            unit: unit.into(),
+            targeting_key_selector: "targeting_key".into(),
+            time: "2026-01-01T00:00:00Z".into(),
+        };
         for i in 0..100 {
-            log.record(Exposure {
-                flag: "flags/f".into(),
-                variant: Some("flags/f/variants/on".into()),
-                rule: "flags/f/rules/r".into(),
-                segment: "segments/s".into(),
-                assignment_id: Some("on".into()),
-                unit: format!("u{i}"),
-                targeting_key_selector: "targeting_key".into(),
-                time: "2026-01-01T00:00:00Z".into(),
-            });
+            log.record(exposure(&format!("u{i}")));
         }
         assert!(log.flush());
         let text = std::fs::read_to_string(log.path()).unwrap();
         assert_eq!(text.lines().count(), 100);
+        // Nothing new: the flush returns without the writer; something new: it waits for it.
+        assert!(log.flush());
+        for i in 0..20 {
+            log.record(exposure(&format!("v{i}")));
+            assert!(log.flush());
+            let text = std::fs::read_to_string(log.path()).unwrap();
+            assert_eq!(text.lines().count(), 101 + i);
+            assert!(log.flush());
+        }
         log.close();
         // After close the writer is gone and a flush returns at once.
         assert!(log.flush());
