@@ -138,6 +138,19 @@ async fn a_confidence_result_is_served_as_the_report_page() {
         let json: Value = serde_json::from_str(&text).unwrap();
         assert_eq!(json["control"], "disabled");
     }
+    // Caches keep the two apart.
+    for accept in ["application/json", BROWSER_ACCEPT] {
+        let response = c
+            .server
+            .client
+            .get(c.server.url(&format!("/v2/{result}")))
+            .header("authorization", format!("Bearer {}", c.token))
+            .header("accept", accept)
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(response.headers()["vary"], "accept", "{accept}");
+    }
     // The same auth as the JSON results, and the same 404 for another result.
     let (status, content_type, text) =
         c.page(&format!("/v2/{result}:report"), Some(BROWSER_ACCEPT), false).await;

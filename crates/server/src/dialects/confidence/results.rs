@@ -93,6 +93,8 @@ pub(super) async fn get_inputs(
 /// The suffix of the analysis result's report page (an AIP-136 custom
 /// method that only reads, hence `GET`).
 const REPORT: &str = ":report";
+/// The result is JSON or the page by the `Accept` header: caches must know.
+const VARY_ACCEPT: [(axum::http::HeaderName, &str); 1] = [(axum::http::header::VARY, "accept")];
 
 pub(super) async fn get_result(
     State(app): State<AppState>,
@@ -131,13 +133,13 @@ pub(super) async fn get_result(
             let (title, subtitle) = report_titles(&instance, call.workflow, &name, None);
             return Ok(crate::report::no_data(&title, &subtitle, why));
         }
-        return Ok(Json(json!({
+        let body = json!({
             "name": name,
             "exposureFilter": "",
             "annotations": [{"context": "OVERALL", "info": [format!("no data yet: {why}")]}],
             "results": [],
-        }))
-        .into_response());
+        });
+        return Ok((VARY_ACCEPT, Json(body)).into_response());
     };
     let (request, mut info) = configure(request, &instance, call.workflow);
     let mut analysis = analyze(&request).map_err(|e| {
@@ -157,15 +159,15 @@ pub(super) async fn get_result(
     info.extend(analysis.annotations.iter().cloned());
     let results = serde_json::to_value(&analysis.results).map_err(GoogleError::internal)?;
     let srm = serde_json::to_value(&analysis.srm).map_err(GoogleError::internal)?;
-    Ok(Json(json!({
+    let body = json!({
         "name": name,
         "exposureFilter": "",
         "annotations": [{"context": "OVERALL", "info": info}],
         "results": results,
         "srm": srm,
         "control": request.control,
-    }))
-    .into_response())
+    });
+    Ok((VARY_ACCEPT, Json(body)).into_response())
 }
 
 /// The report page's title (the instance's display name, else its name)
