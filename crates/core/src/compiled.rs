@@ -258,7 +258,7 @@ pub(crate) enum DepExpect {
     Value(Value),
 }
 
-/// A rule that reads a materialization: where the sticky walk looks for a unit's key.
+/// A rule that reads or writes a materialization: where the sticky walk looks for a unit's key.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub(crate) struct StickyRule {
     pub(crate) flag: FlagId,

@@ -31,7 +31,7 @@ pub struct Engine {
     pub(crate) segments: Box<[compiled::Segment]>,
     pub(crate) groups: Box<[compiled::Group]>,
     pub(crate) allocation_salt: Box<str>,
-    /// Per flag, every rule that reads a materialization and that its evaluation can
+    /// Per flag, every rule that reads or writes a materialization and that its evaluation can
     /// reach (its own rules and those of flags it depends on), in config order; empty
     /// when the config has no sticky rules.
     pub(crate) sticky_reach: Box<[Box<[StickyRule]>]>,
@@ -137,9 +137,23 @@ impl Engine {
         StickyEvaluation { resolutions, read_error, persistence }
     }
 
-    /// The keys the requested flags can need: for each rule they can reach
-    /// that reads a materialization, its unit. Flags that reach none need no read.
-    fn materialization_keys(
+    /// Whether evaluating `flags` can read or write an [`AssignmentStore`]: some rule
+    /// they can reach (dependencies included) has a `materializationSpec`.
+    ///
+    /// When it is false, [`Engine::evaluate_sticky`] never calls the store and gives
+    /// what [`Engine::evaluate`] gives, so a caller whose store is remote can keep
+    /// such requests on its fast path.
+    pub fn uses_store(&self, flags: &[FlagId]) -> bool {
+        flags.iter().any(|f| self.sticky_reach.get(f.index()).is_some_and(|r| !r.is_empty()))
+    }
+
+    /// The keys [`Engine::evaluate_sticky`] reads for `flags` and `ctx`, in the
+    /// order it passes them to [`AssignmentStore::get_many`]: for each rule they
+    /// can reach that reads a materialization, its unit. Empty when nothing needs
+    /// reading. A caller that must fetch them on its own terms (off an async
+    /// executor, under a timeout) fetches these first and hands the answers to
+    /// `evaluate_sticky` through a store that already holds them.
+    pub fn materialization_keys(
         &self,
         flags: &[FlagId],
         ctx: &EvaluationContext<'_>,

@@ -269,12 +269,37 @@ fn flags_that_reach_no_sticky_rule_never_touch_the_store() {
     let ctx_json = json!({"targeting_key": "u"});
     let ctx = EvaluationContext::from_json(&ctx_json);
     let plain = engine.flag_id("plain").unwrap();
+    let depends = engine.flag_id("depends").unwrap();
+    assert!(!engine.uses_store(&[plain]));
+    assert!(engine.uses_store(&[depends]), "the dependency reaches a sticky rule");
+    assert!(engine.materialization_keys(&[plain], &ctx).is_empty());
+    assert_eq!(engine.materialization_keys(&[depends], &ctx).len(), 1);
     let batch = engine.evaluate_sticky(&[plain], &ctx, &store);
     assert_eq!(batch.resolutions[0].variant, Some("flags/plain/variants/on"));
     assert_eq!(store.1.load(Ordering::Relaxed), 0, "a plain flag read or wrote the store");
     // A flag that depends on a sticky one reads (and, as a new unit, writes) it.
-    let depends = engine.flag_id("depends").unwrap();
     let batch = engine.evaluate_sticky(&[depends], &ctx, &store);
     assert_eq!(batch.resolutions[0].variant, Some("flags/depends/variants/on"));
     assert_eq!(store.1.load(Ordering::Relaxed), 2);
+}
+
+#[test]
+fn a_rule_that_only_writes_uses_the_store() {
+    let config = json!({
+        "flags": [{"name": "flags/w", "variants": [{"name": "flags/w/variants/on"}],
+             "rules": [{"name": "flags/w/rules/r", "segment": "segments/all",
+                "materializationSpec": {"writeMaterialization": "m"},
+                "assignmentSpec": {"bucketCount": 1, "assignments": [{"assignmentId": "on", "variant": {"variant": "on"}, "bucketRanges": [{"lower": 0, "upper": 1}]}]}}]}],
+        "segments": [{"name": "segments/all"}]
+    });
+    let engine =
+        Engine::compile(&flagstone_model::parse_config(&config.to_string()).unwrap()).unwrap();
+    let w = engine.flag_id("w").unwrap();
+    assert!(engine.uses_store(&[w]), "a write-only rule must reach the store");
+    let ctx_json = json!({"targeting_key": "u"});
+    let ctx = EvaluationContext::from_json(&ctx_json);
+    assert!(engine.materialization_keys(&[w], &ctx).is_empty(), "nothing to read");
+    let store = InMemoryStore::new();
+    let batch = engine.evaluate_sticky(&[w], &ctx, &store);
+    assert_eq!(batch.persistence, Persistence::Stored(1));
 }

@@ -3,20 +3,23 @@
 
 use crate::compiled::{self, StickyRule};
 
-/// For each flag, every rule that reads a materialization and
+/// For each flag, every rule with a materialization (read, write or both) and
 /// that its evaluation can reach, in config order (breadth-first over flags, then
 /// segments, so no recursion on input); empty when no rule reads one.
 pub(super) fn sticky_reach(
     flags: &[compiled::Flag],
     segments: &[compiled::Segment],
 ) -> Box<[Box<[StickyRule]>]> {
-    // Every rule that reads a materialization, with the position of its flag.
+    // Every rule that reads or writes a materialization, with the position of its flag.
     let sticky_rules: Vec<(usize, StickyRule)> = flags
         .iter()
         .enumerate()
         .flat_map(|(f, flag)| {
             flag.rules.iter().enumerate().filter_map(move |(r, rule)| {
-                rule.materialization.as_ref()?.read.as_ref()?;
+                let m = rule.materialization.as_ref()?;
+                if m.read.is_none() && m.write.is_none() {
+                    return None;
+                }
                 Some((f, StickyRule { flag: flag.id, rule_idx: r }))
             })
         })
