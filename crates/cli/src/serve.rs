@@ -4,7 +4,9 @@ use crate::exit::bad_input;
 use clap::Args;
 use flagstone_server::limits::Limits;
 use flagstone_server::sync::parse_wait;
-use flagstone_server::{NamespaceName, Server, ServerConfig, ServerError, Upstream};
+use flagstone_server::{
+    AssignmentsConfig, NamespaceName, Server, ServerConfig, ServerError, StoreSpec, Upstream,
+};
 use std::io::Write;
 use std::net::SocketAddr;
 use std::path::PathBuf;
@@ -50,6 +52,14 @@ pub struct ServeArgs {
     /// The longest snapshot long-poll (?wait=), e.g. 60s.
     #[arg(long, default_value = "60s")]
     max_wait: String,
+    /// Keep sticky assignments of OFREP evaluations here: redb:PATH (a file, created when
+    /// missing) or redis://host:port/ (shared by several servers; needs the `redis` feature).
+    #[arg(long, value_name = "STORE")]
+    assignments: Option<String>,
+    /// The bound of one assignment-store read or write; past it the evaluation answers
+    /// without sticky assignments, e.g. 250ms.
+    #[arg(long, default_value = "250ms", requires = "assignments")]
+    assignments_timeout: String,
 }
 
 fn duration(flag: &str, text: &str) -> anyhow::Result<Duration> {
@@ -85,6 +95,17 @@ pub fn run(args: &ServeArgs) -> anyhow::Result<()> {
         }
         None => None,
     };
+    let assignments = match &args.assignments {
+        Some(text) => {
+            let store = StoreSpec::parse(text).map_err(|e| bad_input(e.to_string()))?;
+            let timeout = duration("--assignments-timeout", &args.assignments_timeout)?;
+            if timeout.is_zero() {
+                return Err(bad_input("--assignments-timeout: expected more than 0"));
+            }
+            Some(AssignmentsConfig { store, timeout })
+        }
+        None => None,
+    };
     let config = ServerConfig {
         data_dir: args.data.clone(),
         listen: args.listen,
@@ -92,6 +113,7 @@ pub fn run(args: &ServeArgs) -> anyhow::Result<()> {
         import: args.import.clone(),
         upstream,
         limits,
+        assignments,
     };
     let runtime = tokio::runtime::Builder::new_multi_thread().enable_all().build()?;
     runtime.block_on(async move {
@@ -110,7 +132,11 @@ fn classify(error: ServerError) -> anyhow::Error {
     match error {
         ServerError::Tokens(_)
         | ServerError::OpenBeyondLoopback(_)
-        | ServerError::Import { .. } => bad_input(error.to_string()),
+        | ServerError::Import { .. }
+        | ServerError::Assignments(flagstone_server::assignments::AssignmentsError::Syntax(_))
+        | ServerError::Assignments(flagstone_server::assignments::AssignmentsError::NoRedis(_)) => {
+            bad_input(error.to_string())
+        }
         other => anyhow::Error::new(other),
     }
 }

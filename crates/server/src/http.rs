@@ -43,6 +43,8 @@ pub(crate) struct App {
     pub followed: Vec<crate::NamespaceName>,
     pub shutdown: watch::Receiver<bool>,
     pub serving: AtomicBool,
+    /// The sticky-assignment store of OFREP evaluations, when configured.
+    pub assignments: Option<crate::assignments::Assignments>,
 }
 
 pub(crate) type AppState = Arc<App>;

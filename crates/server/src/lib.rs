@@ -37,6 +37,8 @@
 //! - `results.rs`: analysis inputs from the exposure and event logs for
 //!   every dialect's results, cached per config revision and data watermark;
 //!   `report.rs`: the same analysis as `flagstone analyze --format html`'s page.
+//! - `assignments.rs`: the sticky-assignment store of OFREP evaluations
+//!   (`--assignments`), called off the executor under a timeout.
 //! - `auth.rs`, `limits.rs`, `metrics.rs`, `sync.rs` (snapshots, long-poll,
 //!   the edge follower), `http.rs` (router, request log, guard).
 //!
@@ -67,6 +69,7 @@
 //! with `Retry-After`). No handler panics on input; failures are JSON errors.
 #![deny(missing_docs)]
 
+pub mod assignments;
 pub mod auth;
 mod dialects;
 mod document;
@@ -85,6 +88,7 @@ pub mod store;
 pub mod sync;
 pub mod write;
 
+pub use assignments::{AssignmentsConfig, StoreSpec};
 pub use auth::{Auth, Scope, TokenEntry, TokenFile};
 pub use limits::Limits;
 pub use names::{Kind, NamespaceName};
@@ -115,10 +119,14 @@ pub struct ServerConfig {
     pub upstream: Option<Upstream>,
     /// Request limits.
     pub limits: Limits,
+    /// Where sticky assignments live; without a store, rules with a
+    /// `materializationSpec` evaluate as if nothing were stored.
+    pub assignments: Option<AssignmentsConfig>,
 }
 
 impl ServerConfig {
-    /// A config with default limits, no tokens, no import, no upstream.
+    /// A config with default limits, no tokens, no import, no upstream, no
+    /// assignment store.
     pub fn new(data_dir: &Path, listen: SocketAddr) -> Self {
         ServerConfig {
             data_dir: data_dir.to_owned(),
@@ -127,6 +135,7 @@ impl ServerConfig {
             import: None,
             upstream: None,
             limits: Limits::default(),
+            assignments: None,
         }
     }
 }
@@ -163,6 +172,9 @@ pub enum ServerError {
         /// Every problem.
         problems: Vec<Problem>,
     },
+    /// The sticky-assignment store.
+    #[error(transparent)]
+    Assignments(#[from] assignments::AssignmentsError),
     /// A blocking task died.
     #[error("internal task failed: {0}")]
     Task(String),
@@ -201,6 +213,17 @@ impl Server {
         let namespaces = tokio::task::spawn_blocking(move || open_data(&dir, import.as_deref()))
             .await
             .map_err(|e| ServerError::Task(e.to_string()))??;
+        let assignments = match config.assignments.clone() {
+            Some(store) => {
+                let opened =
+                    tokio::task::spawn_blocking(move || assignments::Assignments::open(&store))
+                        .await
+                        .map_err(|e| ServerError::Task(e.to_string()))??;
+                tracing::info!(store = opened.shown(), "sticky assignments");
+                Some(opened)
+            }
+            None => None,
+        };
         let listener = tokio::net::TcpListener::bind(config.listen)
             .await
             .map_err(|source| ServerError::Io { path: config.listen.to_string(), source })?;
@@ -220,6 +243,7 @@ impl Server {
             followed: config.upstream.as_ref().map(|u| u.namespaces.clone()).unwrap_or_default(),
             shutdown: shutdown_rx,
             serving: AtomicBool::new(true),
+            assignments,
         });
         Ok(Server { app, listener, upstream: config.upstream, shutdown })
     }

@@ -28,6 +28,17 @@ struct EvaluationLabels {
 }
 
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct StoreCallLabels {
+    op: &'static str,
+    outcome: &'static str,
+}
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct StoreOpLabels {
+    op: &'static str,
+}
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
 struct NamespaceLabels {
     namespace: String,
 }
@@ -42,6 +53,8 @@ pub struct Metrics {
     revisions: Family<NamespaceLabels, Gauge>,
     results_reads: Counter,
     results_hits: Counter,
+    store_calls: Family<StoreCallLabels, Counter>,
+    store_latency: Family<StoreOpLabels, Histogram>,
 }
 
 fn latency_histogram() -> Histogram {
@@ -97,7 +110,31 @@ impl Metrics {
             "Log-based results answered from the cache without reading the logs",
             results_hits.clone(),
         );
-        Metrics { registry, requests, latency, evaluations, revisions, results_reads, results_hits }
+        let store_calls = Family::<StoreCallLabels, Counter>::default();
+        let store_latency = Family::<StoreOpLabels, Histogram>::new_with_constructor(
+            latency_histogram as fn() -> Histogram,
+        );
+        registry.register(
+            "assignment_store_calls",
+            "Sticky-assignment store calls by operation (read, write) and outcome (ok, error, timeout)",
+            store_calls.clone(),
+        );
+        registry.register(
+            "assignment_store_duration_seconds",
+            "Sticky-assignment store call latency by operation, timeouts included",
+            store_latency.clone(),
+        );
+        Metrics {
+            registry,
+            requests,
+            latency,
+            evaluations,
+            revisions,
+            results_reads,
+            results_hits,
+            store_calls,
+            store_latency,
+        }
     }
 
     /// Counts one request.
@@ -135,6 +172,12 @@ impl Metrics {
         (self.results_reads.clone(), self.results_hits.clone())
     }
 
+    /// Counts one sticky-assignment store call.
+    pub fn assignment_store(&self, op: &'static str, outcome: &'static str, seconds: f64) {
+        self.store_calls.get_or_create(&StoreCallLabels { op, outcome }).inc();
+        self.store_latency.get_or_create(&StoreOpLabels { op }).observe(seconds);
+    }
+
     /// The text exposition.
     pub fn render(&self) -> String {
         let mut out = String::new();
@@ -154,10 +197,16 @@ mod tests {
         m.request("/ofrep/v1/evaluate/flags/{key}", "POST", 200, 0.001);
         m.evaluation("default/production", "flags/a", "MATCH");
         m.revision("default/production", 3);
+        m.assignment_store("read", "timeout", 0.25);
         let text = m.render();
         assert!(text.contains("flagstone_http_requests_total{route=\"/ofrep/v1/evaluate/flags/{key}\",method=\"POST\",status=\"200\"} 1"), "{text}");
         assert!(text.contains("flagstone_http_request_duration_seconds_bucket"));
         assert!(text.contains("flagstone_evaluations_total{namespace=\"default/production\",flag=\"flags/a\",reason=\"MATCH\"} 1"));
         assert!(text.contains("flagstone_config_revision{namespace=\"default/production\"} 3"));
+        assert!(
+            text.contains(
+                "flagstone_assignment_store_calls_total{op=\"read\",outcome=\"timeout\"} 1"
+            )
+        );
     }
 }

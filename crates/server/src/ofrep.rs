@@ -3,7 +3,10 @@
 //! `POST /ofrep/v1/evaluate/flags/{key}` and `POST /ofrep/v1/evaluate/flags`
 //! take `{"context": {...}}`; `targetingKey` is the `targeting_key` attribute.
 //! A key `flag.path` reads a field of the variant's value. Statuses and
-//! codes are decided in [`outcome`], in one place.
+//! codes are decided in [`outcome`], in one place. With an assignment store
+//! (`--assignments`), flags that can reach a rule with a `materializationSpec`
+//! are evaluated sticky through [`crate::assignments`]; the others never wait
+//! for the store.
 
 use crate::auth::{Principal, Scope};
 use crate::http::{AppState, body_bytes, none_match_hits};
@@ -17,7 +20,7 @@ use axum::response::{IntoResponse, Response};
 use axum::routing::post;
 use axum::{Extension, Json, Router};
 use flagstone_core::exposure::Exposure;
-use flagstone_core::{AccessError, Engine, EvaluationContext, Reason, Resolution};
+use flagstone_core::{AccessError, Engine, EvaluationContext, FlagId, Reason, Resolution};
 use serde::Serialize;
 use serde_json::{Map, Value};
 use sha2::{Digest, Sha256};
@@ -63,6 +66,9 @@ struct Metadata<'e> {
     assignment_id: Option<&'e str>,
     #[serde(skip_serializing_if = "Option::is_none")]
     bucket: Option<u32>,
+    /// A stored sticky assignment answered (no assignment id, no bucket then).
+    #[serde(skip_serializing_if = "std::ops::Not::not")]
+    materialized: bool,
 }
 
 /// A successful evaluation; without `value` the caller's code default applies.
@@ -137,6 +143,7 @@ fn outcome<'e>(key: &'e str, path: &str, resolution: &Resolution<'e>) -> (Status
         segment: resolution.segment,
         assignment_id: resolution.assignment_id,
         bucket: resolution.bucket,
+        materialized: resolution.materialized,
     };
     (StatusCode::OK, Item::Success(Success { key, value, variant, reason: of.reason, metadata }))
 }
@@ -324,7 +331,14 @@ async fn evaluate_one(
     let now = jiff::Timestamp::now();
     let (status, item) = match split_key(engine, &key) {
         Some((id, path)) => {
-            let resolution = engine.evaluate(id, &ctx);
+            let resolution = match &app.assignments {
+                Some(store) if engine.uses_store(&[id]) => {
+                    let shown = namespace.name().to_string();
+                    let mut batch = store.evaluate(&app.metrics, &shown, engine, &[id], &ctx).await;
+                    batch.pop().unwrap_or_else(|| engine.evaluate(id, &ctx))
+                }
+                _ => engine.evaluate(id, &ctx),
+            };
             record(&app, &namespace, &resolution, &ctx, now);
             outcome(&key, path, &resolution)
         }
@@ -340,6 +354,12 @@ async fn evaluate_one(
     };
     let tag = etag(&namespace, published.revision, &context, &body);
     answer(status, body, &tag, &headers)
+}
+
+/// One flag of a bulk answer, keyed by its id.
+fn bulk_item<'e>(resolution: &Resolution<'e>) -> Item<'e> {
+    let key = resolution.flag.strip_prefix("flags/").unwrap_or(resolution.flag);
+    outcome(key, "", resolution).1
 }
 
 #[derive(Serialize)]
@@ -373,10 +393,31 @@ async fn evaluate_all(
     let ctx = EvaluationContext::new(&context);
     let now = jiff::Timestamp::now();
     let mut flags = Vec::with_capacity(engine.n_flags());
-    for resolution in engine.evaluate_all(&ctx) {
-        record(&app, &namespace, &resolution, &ctx, now);
-        let key = resolution.flag.strip_prefix("flags/").unwrap_or(resolution.flag);
-        flags.push(outcome(key, "", &resolution).1);
+    let sticky = match &app.assignments {
+        Some(store) => {
+            let ids: Vec<FlagId> = engine.flag_ids().collect();
+            if engine.uses_store(&ids) {
+                let shown = namespace.name().to_string();
+                Some(store.evaluate(&app.metrics, &shown, engine, &ids, &ctx).await)
+            } else {
+                None
+            }
+        }
+        None => None,
+    };
+    match sticky {
+        Some(resolutions) => {
+            for resolution in resolutions {
+                record(&app, &namespace, &resolution, &ctx, now);
+                flags.push(bulk_item(&resolution));
+            }
+        }
+        None => {
+            for resolution in engine.evaluate_all(&ctx) {
+                record(&app, &namespace, &resolution, &ctx, now);
+                flags.push(bulk_item(&resolution));
+            }
+        }
     }
     let bulk = Bulk {
         flags,

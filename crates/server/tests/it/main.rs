@@ -26,4 +26,7 @@ mod launchdarkly_results;
 mod native;
 mod ofrep;
 mod reports;
+mod sticky;
+#[cfg(feature = "redis")]
+mod sticky_redis;
 mod support;

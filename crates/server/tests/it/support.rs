@@ -48,6 +48,7 @@ pub struct Options {
     pub upstream: Option<Upstream>,
     pub dir: Option<tempfile::TempDir>,
     pub listen: Option<std::net::SocketAddr>,
+    pub assignments: Option<flagstone_server::AssignmentsConfig>,
 }
 
 impl Default for Options {
@@ -59,6 +60,7 @@ impl Default for Options {
             upstream: None,
             dir: None,
             listen: None,
+            assignments: None,
         }
     }
 }
@@ -76,6 +78,7 @@ impl TestServer {
         config.import = options.import.then(|| example("config.json"));
         config.limits = options.limits;
         config.upstream = options.upstream;
+        config.assignments = options.assignments;
         let server = Server::bind(config).await.unwrap();
         let addr = server.local_addr().unwrap();
         let (stop, stopped) = oneshot::channel::<()>();
