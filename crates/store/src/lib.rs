@@ -12,7 +12,9 @@
 //! - `RedisStore` (feature `redis`): for app servers behind a load balancer
 //!   that must share assignments. Each key is a Redis hash
 //!   `flagstone:{materialization}:{unit}` of rule → variant; `get_many` and
-//!   `put_many` are one pipelined round trip each.
+//!   `put_many` are one pipelined round trip each. A broken connection is
+//!   remade on the next call, and `connect_with_timeout` bounds each socket
+//!   read and write.
 //! - [`JsonLinesSink`]: a buffered JSON-lines exposure writer that flushes
 //!   when its buffer passes a size or its oldest line an age, and on drop.
 //!

@@ -185,6 +185,10 @@ mod redis {
         fn start() -> Server {
             let port =
                 std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
+            Server::start_on(port)
+        }
+
+        fn start_on(port: u16) -> Server {
             let child = Command::new("redis-server")
                 .args(["--port", &port.to_string(), "--bind", "127.0.0.1", "--save", "", "--appendonly", "no"])
                 .stdout(Stdio::null())
@@ -221,6 +225,28 @@ mod redis {
         )
         .unwrap();
         assert_eq!(got[0].as_ref().unwrap().rules["r2"], "b");
+    }
+
+    #[test]
+    fn redis_store_reconnects_after_the_server_restarts() {
+        use flagstone_core::sticky::AssignmentStore;
+        let server = Server::start();
+        let port = server.port;
+        let url = format!("redis://127.0.0.1:{port}/");
+        let store = RedisStore::connect_with_timeout(&url, Duration::from_secs(2)).unwrap();
+        let write = super::MaterializationWrite {
+            key: super::key("m", "u1"),
+            rule: "r".into(),
+            variant: "v".into(),
+        };
+        store.put_many(std::slice::from_ref(&write)).unwrap();
+        drop(server);
+        assert!(store.get_many(&[super::key("m", "u1")]).is_err(), "the server is gone");
+        // A new, empty server on the same port: the store connects again by itself.
+        let _server = Server::start_on(port);
+        assert_eq!(store.get_many(&[super::key("m", "u1")]).unwrap(), vec![None]);
+        store.put_many(&[write]).unwrap();
+        assert!(store.get_many(&[super::key("m", "u1")]).unwrap()[0].is_some());
     }
 }
 
