@@ -174,7 +174,7 @@ impl Assignments {
                 flagstone_store::RedbStore::open(path)
                     .map_err(|error| AssignmentsError::Open { spec: shown.clone(), error })?,
             ),
-            StoreSpec::Redis(url) => open_redis(url, &shown)?,
+            StoreSpec::Redis(url) => open_redis(url, &shown, config.timeout)?,
         };
         Ok(Assignments {
             store,
@@ -285,15 +285,25 @@ impl Assignments {
     }
 }
 
+/// A Redis store whose socket reads and writes give up after `timeout` too, so a
+/// blocking thread is not held long past the call's own bound.
 #[cfg(feature = "redis")]
-fn open_redis(url: &str, shown: &str) -> Result<Arc<dyn AssignmentStore>, AssignmentsError> {
-    let store = flagstone_store::RedisStore::connect(url)
+fn open_redis(
+    url: &str,
+    shown: &str,
+    timeout: Duration,
+) -> Result<Arc<dyn AssignmentStore>, AssignmentsError> {
+    let store = flagstone_store::RedisStore::connect_with_timeout(url, timeout)
         .map_err(|error| AssignmentsError::Open { spec: shown.to_owned(), error })?;
     Ok(Arc::new(store))
 }
 
 #[cfg(not(feature = "redis"))]
-fn open_redis(_url: &str, shown: &str) -> Result<Arc<dyn AssignmentStore>, AssignmentsError> {
+fn open_redis(
+    _url: &str,
+    shown: &str,
+    _timeout: Duration,
+) -> Result<Arc<dyn AssignmentStore>, AssignmentsError> {
     Err(AssignmentsError::NoRedis(shown.to_owned()))
 }
 

@@ -17,6 +17,10 @@ struct Redis {
 impl Redis {
     fn start() -> Redis {
         let port = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
+        Redis::start_on(port)
+    }
+
+    fn start_on(port: u16) -> Redis {
         let child = Command::new("redis-server")
             .args([
                 "--port",
@@ -149,4 +153,20 @@ async fn a_primary_and_an_edge_share_sticky_assignments_through_redis() {
     }
     let calls = store_calls(&primary).await;
     assert!(calls.get("read/error").copied().unwrap_or(0) >= 1, "{calls:?}");
+
+    // Redis comes back (empty) on the same port: the servers reconnect by
+    // themselves and assign again, shared as before.
+    let port = redis.port;
+    let _redis = Redis::start_on(port);
+    let unit = dropped[0];
+    assert_eq!(variant_of(&primary, ns, unit).await, (None, false), "{unit}: the store is empty");
+    let newly: Vec<String> = (0..200)
+        .map(|i| format!("after-{i}"))
+        .filter(|u| plain_variant(&tenth, u).is_some())
+        .collect();
+    assert!(!newly.is_empty());
+    for unit in &newly {
+        assert_eq!(variant_of(&primary, ns, unit).await, (Some("on".into()), false), "{unit}");
+        assert_eq!(variant_of(&edge, ns, unit).await, (Some("on".into()), true), "{unit}");
+    }
 }
