@@ -52,12 +52,19 @@
 #![deny(missing_docs)]
 
 mod aggregate;
+mod definition;
 mod error;
 mod jsonl;
+mod metric;
+pub mod reference;
+pub mod rows;
+pub mod sql;
 
 pub use aggregate::{aggregate, aggregate_jsonl};
+pub use definition::Definition;
 pub use error::{AggregateError, Place};
 pub use jsonl::MAX_LINE_BYTES;
+pub use metric::{MetricDef, MetricDefError};
 
 /// The analysis window: exposures and events at or after `start` and strictly before `end`
 /// count; an unset end is open.
