@@ -2,13 +2,14 @@
 //! HTML report) out.
 
 use crate::exit::bad_input;
-use crate::input::{Source, parse_json};
+use crate::input::{Source, parse_json, read_text};
 use anyhow::Context;
 use clap::{Args, ValueEnum};
 use flagstone_report::ReportOptions;
 use flagstone_stats::analysis::{AnalysisRequest, AnalysisResult, IntervalResult, analyze};
+use flagstone_warehouse::rows;
 use std::io::Write;
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 
 /// Output format of `flagstone analyze`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
@@ -26,8 +27,12 @@ pub enum Format {
 #[derive(Debug, Args)]
 pub struct AnalyzeArgs {
     /// The AnalysisRequest file (JSON).
-    #[arg(long)]
-    input: PathBuf,
+    #[arg(long, required_unless_present = "from_csv", conflicts_with = "from_csv")]
+    input: Option<PathBuf>,
+    /// The rows of `flagstone sql`'s query as CSV with a header (`docs/analytics.md`), instead of
+    /// a request: analysed with the defaults `aggregate` writes.
+    #[arg(long, value_name = "FILE")]
+    from_csv: Option<PathBuf>,
     /// Output format.
     #[arg(long, value_enum, default_value = "json")]
     format: Format,
@@ -35,9 +40,12 @@ pub struct AnalyzeArgs {
 
 /// Runs `flagstone analyze`.
 pub fn run(args: &AnalyzeArgs) -> anyhow::Result<()> {
-    let request: AnalysisRequest = parse_json(Source::File(&args.input))?;
-    let result =
-        analyze(&request).map_err(|e| bad_input(format!("{}: {e}", args.input.display())))?;
+    let (request, origin) = match (&args.input, &args.from_csv) {
+        (Some(input), _) => (parse_json::<AnalysisRequest>(Source::File(input))?, input),
+        (None, Some(csv)) => (from_csv(csv)?, csv),
+        (None, None) => return Err(bad_input("expected --input or --from-csv")),
+    };
+    let result = analyze(&request).map_err(|e| bad_input(format!("{}: {e}", origin.display())))?;
     let mut out = std::io::stdout().lock();
     match args.format {
         Format::Json => {
@@ -51,6 +59,18 @@ pub fn run(args: &AnalyzeArgs) -> anyhow::Result<()> {
         }
     }
     Ok(())
+}
+
+/// Reads the warehouse query's rows into a request; notes the excluded units on stderr.
+fn from_csv(path: &Path) -> anyhow::Result<AnalysisRequest> {
+    let name = path.display().to_string();
+    let text = read_text(path)?;
+    let rows = rows::from_csv(&name, &text).map_err(|e| bad_input(e.to_string()))?;
+    let excluded = rows::excluded_units(&rows);
+    if excluded > 0 {
+        eprintln!("note: {excluded} units exposed to more than one variant were left out");
+    }
+    rows::to_request(&name, &rows).map_err(|e| bad_input(e.to_string()))
 }
 
 fn fmt_value(v: Option<f64>, percent: bool) -> String {

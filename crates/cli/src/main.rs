@@ -15,6 +15,7 @@ mod exit;
 mod input;
 mod power;
 mod serve;
+mod sql;
 mod token;
 mod validate;
 mod workflow;
@@ -45,6 +46,8 @@ enum Command {
     Bounds(bounds::BoundsArgs),
     /// Join exposures with metric events into an AnalysisRequest skeleton.
     Aggregate(aggregate::AggregateArgs),
+    /// Print the aggregation as SQL for a warehouse (BigQuery, Snowflake, DuckDB, Spark, Postgres).
+    Sql(sql::SqlArgs),
     /// Give unallocated segments and A/B tests disjoint allocation buckets.
     Allocate(allocate::AllocateArgs),
     /// Lifecycle of a rollout: launch, pause, resume, end, set-reach.
@@ -68,6 +71,7 @@ fn main() -> ExitCode {
         Command::Power(args) => power::run(&args),
         Command::Bounds(args) => bounds::run(&args),
         Command::Aggregate(args) => aggregate::run(&args),
+        Command::Sql(args) => sql::run(&args),
         Command::Allocate(args) => allocate::run(&args),
         Command::Rollout(args) => workflow::run_rollout(&args),
         Command::Abtest(args) => workflow::run_abtest(&args),

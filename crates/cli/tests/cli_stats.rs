@@ -1,6 +1,6 @@
-//! Golden-file tests of `flagstone analyze`, `power` and `aggregate`.
+//! Golden-file tests of `flagstone analyze`, `power`, `aggregate` and `sql`.
 //!
-//! Outputs live in `tests/data/golden/{analyze,power,aggregate}/` at the workspace root;
+//! Outputs live in `tests/data/golden/{analyze,power,aggregate,sql}/` at the workspace root;
 //! refresh them with `UPDATE_GOLDEN=1 cargo test -p flagstone-cli --test cli_stats` and review
 //! the diff.
 
@@ -160,6 +160,56 @@ fn aggregate_in_a_window() {
     // Unit k is first exposed at 10:00 + k minutes: before 10:15 are units 0 to 14.
     let early = run(&["--until", "2026-03-01T10:15:00Z"]);
     assert_eq!(units(&early), 15, "{early}");
+}
+
+#[test]
+fn sql_for_each_dialect_and_analyze_its_rows() {
+    let sql = |dialect: &'static str| -> Vec<&'static str> {
+        vec![
+            "sql",
+            "--dialect",
+            dialect,
+            "--exposures",
+            "exposures",
+            "--events",
+            "events",
+            "--metric",
+            "purchase:binary",
+            "--metric",
+            "revenue",
+            "--metric",
+            "aov=revenue/purchase",
+            "--flag",
+            "flags/checkout",
+            "--from",
+            "2026-03-01T00:00:00Z",
+            "--until",
+            "2026-03-08T00:00:00Z",
+            "--covariate-hours",
+            "48",
+            "--by-day",
+        ]
+    };
+    for dialect in ["bigquery", "snowflake", "duckdb", "spark", "postgres"] {
+        let out = check_ok(&sql(dialect), &format!("sql/{dialect}.sql"));
+        assert!(out.contains("unit_values AS ("), "{out}");
+    }
+    // Rows that DuckDB returned for the duckdb query (without --by-day, --from, --until) on
+    // tests/data/golden/aggregate/*.jsonl; see docs/analytics.md.
+    let out =
+        check_ok(&["analyze", "--from-csv", "tests/data/golden/sql/rows.csv"], "sql/analysis.json");
+    no_nan(&out);
+    let value: serde_json::Value = serde_json::from_str(&out).expect("json");
+    assert_eq!(value["results"].as_array().map(Vec::len), Some(3));
+    let run = flagstone(&["analyze", "--from-csv", "tests/data/golden/sql/rows.csv"]);
+    assert!(run.stderr.contains("9 units exposed to more than one variant"), "{}", run.stderr);
+    let mut bad = sql("postgres");
+    bad[8] = "it's";
+    check_bad_input(&bad, "sql/bad-metric.stderr");
+    check_bad_input(
+        &["analyze", "--from-csv", "tests/data/golden/sql/bad-rows.csv"],
+        "sql/bad-rows.stderr",
+    );
 }
 
 #[test]

@@ -87,7 +87,7 @@ impl FromStr for MetricDef {
             if is_safe_name(name) {
                 Ok(name.to_owned())
             } else {
-                Err(fail("expected names of letters, digits and _ - . / only"))
+                Err(fail("expected names of letters, digits and _ - . / : only"))
             }
         };
         if let Some((id, ratio)) = text.split_once('=') {
