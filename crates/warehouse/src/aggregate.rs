@@ -266,18 +266,66 @@ pub fn aggregate_jsonl(
     events: &Path,
     options: &Options,
 ) -> Result<AnalysisRequest, AggregateError> {
+    aggregate_jsonl_with_progress(exposures, events, options, |_| {})
+}
+
+/// Which file a [`Progress`] report is about.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Stage {
+    /// The exposures, read first.
+    Exposures,
+    /// The events.
+    Events,
+}
+
+/// How far [`aggregate_jsonl_with_progress`] has read.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Progress {
+    /// The file being read.
+    pub stage: Stage,
+    /// Its lines read so far, blank ones included.
+    pub lines: usize,
+    /// Its bytes read so far.
+    pub bytes: u64,
+    /// Its size when opened (0 when unknown or missing).
+    pub size: u64,
+}
+
+/// How many lines between two progress reports.
+const PROGRESS_EVERY: usize = 1 << 14;
+
+/// [`aggregate_jsonl`], reporting progress every 16,384 lines and at the end of each file.
+///
+/// # Errors
+/// As [`aggregate_jsonl`].
+pub fn aggregate_jsonl_with_progress(
+    exposures: &Path,
+    events: &Path,
+    options: &Options,
+    mut progress: impl FnMut(Progress),
+) -> Result<AnalysisRequest, AggregateError> {
     let mut join = Join::new(options)?;
-    let lines = JsonLines::<Exposure>::open(exposures, false)?;
+    let mut report = |stage: Stage, (lines, bytes, size): (usize, u64, u64)| {
+        progress(Progress { stage, lines, bytes, size });
+    };
+    let mut lines = JsonLines::<Exposure>::open(exposures, false)?;
     let source = lines.source().to_owned();
-    for line in lines {
+    while let Some(line) = lines.next() {
         let (line_no, exposure) = line?;
         join.exposure(exposure, || Place::line(source.clone(), line_no))?;
+        if line_no % PROGRESS_EVERY == 0 {
+            report(Stage::Exposures, lines.position());
+        }
     }
+    report(Stage::Exposures, lines.position());
     join.check_exposures(|| Place::source(source.clone()))?;
-    let lines = JsonLines::<EventLine>::open(events, true)?;
+    let mut lines = JsonLines::<EventLine>::open(events, true)?;
     let source = lines.source().to_owned();
-    for line in lines {
+    while let Some(line) = lines.next() {
         let (line_no, event) = line?;
+        if line_no % PROGRESS_EVERY == 0 {
+            report(Stage::Events, lines.position());
+        }
         if !event.value.is_finite() {
             return Err(AggregateError::NotFinite { place: Place::line(source.clone(), line_no) });
         }
@@ -287,6 +335,7 @@ pub fn aggregate_jsonl(
         let time = parse_time(|| Place::line(source.clone(), line_no), &event.time)?;
         join.event(Event { unit: event.unit, metric: event.metric, value: event.value, time });
     }
+    report(Stage::Events, lines.position());
     Ok(join.finish())
 }
 

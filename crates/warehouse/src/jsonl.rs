@@ -16,6 +16,8 @@ pub(crate) struct JsonLines<T> {
     reader: Option<BufReader<std::fs::File>>,
     buffer: String,
     line: usize,
+    bytes: u64,
+    size: u64,
     item: PhantomData<fn() -> T>,
 }
 
@@ -23,12 +25,29 @@ impl<T: DeserializeOwned> JsonLines<T> {
     /// Opens `path`; with `missing_is_empty`, a file that does not exist has no lines.
     pub(crate) fn open(path: &Path, missing_is_empty: bool) -> Result<Self, AggregateError> {
         let source = path.display().to_string();
+        let mut size = 0;
         let reader = match std::fs::File::open(path) {
-            Ok(file) => Some(BufReader::new(file)),
+            Ok(file) => {
+                size = file.metadata().map(|m| m.len()).unwrap_or(0);
+                Some(BufReader::new(file))
+            }
             Err(e) if missing_is_empty && e.kind() == std::io::ErrorKind::NotFound => None,
             Err(e) => return Err(AggregateError::Read { place: Place::source(source), source: e }),
         };
-        Ok(JsonLines { source, reader, buffer: String::new(), line: 0, item: PhantomData })
+        Ok(JsonLines {
+            source,
+            reader,
+            buffer: String::new(),
+            line: 0,
+            bytes: 0,
+            size,
+            item: PhantomData,
+        })
+    }
+
+    /// Lines and bytes read so far, and the file's size when it was opened.
+    pub(crate) fn position(&self) -> (usize, u64, u64) {
+        (self.line, self.bytes, self.size)
     }
 
     /// The file's name as errors give it.
@@ -58,6 +77,7 @@ impl<T: DeserializeOwned> Iterator for JsonLines<T> {
                 }
             };
             self.line += 1;
+            self.bytes += n as u64;
             if n > MAX_LINE_BYTES {
                 self.reader = None;
                 let place = Place::line(self.source.clone(), self.line);

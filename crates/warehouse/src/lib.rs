@@ -60,7 +60,7 @@ pub mod reference;
 pub mod rows;
 pub mod sql;
 
-pub use aggregate::{aggregate, aggregate_jsonl};
+pub use aggregate::{Progress, Stage, aggregate, aggregate_jsonl, aggregate_jsonl_with_progress};
 pub use definition::Definition;
 pub use error::{AggregateError, Place};
 pub use jsonl::MAX_LINE_BYTES;

@@ -195,3 +195,23 @@ fn errors_name_the_file_line_and_json_path() {
         "{err}"
     );
 }
+
+#[test]
+fn progress_reports_each_file_to_its_end() {
+    let dir = tempfile::tempdir().unwrap();
+    let exposures_file = write(&dir, "exposures.jsonl", &exposure_lines());
+    let events_file = write(&dir, "events.jsonl", &event_lines());
+    let mut reports = Vec::new();
+    flagstone_warehouse::aggregate_jsonl_with_progress(
+        &exposures_file,
+        &events_file,
+        &Options::default(),
+        |p| reports.push(p),
+    )
+    .unwrap();
+    let last = |stage| reports.iter().rfind(|p| p.stage == stage).copied().unwrap();
+    let exposures = last(flagstone_warehouse::Stage::Exposures);
+    assert_eq!((exposures.lines, exposures.bytes), (3, exposures.size));
+    let events = last(flagstone_warehouse::Stage::Events);
+    assert_eq!((events.lines, events.bytes), (4, events.size));
+}
