@@ -24,8 +24,8 @@ struct EventLine {
     time: String,
 }
 
-/// `flags/{flag}/variants/{id}` → `{id}`; other names unchanged.
-pub(crate) fn short_variant(name: &str) -> &str {
+/// The short name of a variant: `flags/{flag}/variants/{id}` → `{id}`; other names unchanged.
+pub fn short_variant(name: &str) -> &str {
     name.rsplit_once("/variants/").map_or(name, |(_, id)| id)
 }
 
@@ -164,21 +164,14 @@ impl<'o> Join<'o> {
 
     fn finish(self) -> AnalysisRequest {
         let Join { variant_names, units, per_metric, .. } = self;
-        // Variants: control first, then by name.
-        let mut order: Vec<usize> = (0..variant_names.len()).collect();
-        order.sort_by(|&a, &b| variant_names[a].cmp(&variant_names[b]));
-        if let Some(pos) = order.iter().position(|&i| variant_names[i] == "control") {
-            let c = order.remove(pos);
-            order.insert(0, c);
-        }
         let mut exposed = vec![0_u64; variant_names.len()];
         for a in units.values() {
             if let Some(slot) = exposed.get_mut(a.variant_idx) {
                 *slot += 1;
             }
         }
-        let control =
-            order.first().and_then(|&i| variant_names.get(i)).cloned().unwrap_or_default();
+        let variants: BTreeMap<String, u64> =
+            variant_names.iter().cloned().zip(exposed.iter().copied()).collect();
         let metrics = per_metric
             .into_iter()
             .map(|(id, (values, binary))| {
@@ -193,62 +186,109 @@ impl<'o> Join<'o> {
                         *c += u64::from(*value > 0.0);
                     }
                 }
-                let data = order
+                let variants = variant_names
                     .iter()
-                    .filter_map(|&vi| {
-                        let name = variant_names.get(vi)?.clone();
-                        let n = Count(exposed.get(vi).copied().unwrap_or(0));
-                        let s = stats.get(vi)?;
-                        let spec = if binary {
-                            StatsSpec {
-                                n,
-                                successes: Some(Count(successes.get(vi).copied().unwrap_or(0))),
-                                ..StatsSpec::default()
-                            }
-                        } else {
-                            StatsSpec {
-                                n,
-                                sum: Some(s.sum()),
-                                sum_squares: Some(s.sum_squares()),
-                                ..StatsSpec::default()
-                            }
-                        };
-                        Some((name, spec))
+                    .zip(stats.iter().zip(&successes))
+                    .map(|(name, (s, &successes))| {
+                        let sums =
+                            VariantSums { sum: s.sum(), sum_squares: s.sum_squares(), successes };
+                        (name.clone(), sums)
                     })
                     .collect();
-                MetricSpec {
-                    id,
-                    metric_type: if binary { MetricType::Binary } else { MetricType::Mean },
-                    kind: MetricKind::Success,
-                    preferred_direction: Direction::Increase,
-                    sides: None,
-                    minimum_detectable_effect: None,
-                    non_inferiority_margin: None,
-                    data,
-                }
+                MetricSums { id, binary, variants }
             })
             .collect();
-        AnalysisRequest {
-            alpha: 0.05,
-            power: 0.8,
-            method: Method::ZTest,
-            correction: Correction::Bonferroni,
-            relative_ci: RelativeCi::Delta,
-            control,
-            prior: None,
-            variants: order
+        build_request(&variants, metrics)
+    }
+}
+
+/// One variant's sums of one metric, over its units' values (a unit without events is 0).
+#[derive(Clone, Copy, Debug, Default, PartialEq)]
+pub struct VariantSums {
+    /// `Σx`.
+    pub sum: f64,
+    /// `Σx²`.
+    pub sum_squares: f64,
+    /// Units with a positive value.
+    pub successes: u64,
+}
+
+/// One metric's sums per variant, as `flagstone aggregate` computes them.
+#[derive(Clone, Debug, Default, PartialEq)]
+pub struct MetricSums {
+    /// The metric.
+    pub id: String,
+    /// Whether every counted event value was 0 or 1 (then it is written as binary).
+    pub binary: bool,
+    /// Per variant (short name); a variant missing here has no counted events.
+    pub variants: BTreeMap<String, VariantSums>,
+}
+
+/// Writes the analysis request `flagstone aggregate` prints: `variants` maps each variant
+/// (short name) to its exposed units; the control is `control` when there is one, else the
+/// first in name order; variants are listed control first, then by name.
+pub fn build_request(
+    variants: &BTreeMap<String, u64>,
+    metrics: Vec<MetricSums>,
+) -> AnalysisRequest {
+    let mut order: Vec<&String> = variants.keys().collect();
+    if let Some(pos) = order.iter().position(|v| v.as_str() == "control") {
+        let c = order.remove(pos);
+        order.insert(0, c);
+    }
+    let control = order.first().map(|v| (*v).clone()).unwrap_or_default();
+    let units = |name: &str| Count(variants.get(name).copied().unwrap_or(0));
+    let metrics = metrics
+        .into_iter()
+        .map(|m| {
+            let data = order
                 .iter()
-                .filter_map(|&vi| {
-                    Some(VariantSpec {
-                        name: variant_names.get(vi)?.clone(),
-                        expected_share: 1.0,
-                        units: Some(Count(exposed.get(vi).copied().unwrap_or(0))),
-                    })
+                .map(|&name| {
+                    let n = units(name);
+                    let s = m.variants.get(name).copied().unwrap_or_default();
+                    let spec = if m.binary {
+                        StatsSpec { n, successes: Some(Count(s.successes)), ..StatsSpec::default() }
+                    } else {
+                        StatsSpec {
+                            n,
+                            sum: Some(s.sum),
+                            sum_squares: Some(s.sum_squares),
+                            ..StatsSpec::default()
+                        }
+                    };
+                    (name.clone(), spec)
                 })
-                .collect(),
-            metrics,
-            sequential: None,
-        }
+                .collect();
+            MetricSpec {
+                id: m.id,
+                metric_type: if m.binary { MetricType::Binary } else { MetricType::Mean },
+                kind: MetricKind::Success,
+                preferred_direction: Direction::Increase,
+                sides: None,
+                minimum_detectable_effect: None,
+                non_inferiority_margin: None,
+                data,
+            }
+        })
+        .collect();
+    AnalysisRequest {
+        alpha: 0.05,
+        power: 0.8,
+        method: Method::ZTest,
+        correction: Correction::Bonferroni,
+        relative_ci: RelativeCi::Delta,
+        control,
+        prior: None,
+        variants: order
+            .iter()
+            .map(|&name| VariantSpec {
+                name: name.clone(),
+                expected_share: 1.0,
+                units: Some(units(name)),
+            })
+            .collect(),
+        metrics,
+        sequential: None,
     }
 }
 

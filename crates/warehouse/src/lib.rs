@@ -60,7 +60,10 @@ pub mod reference;
 pub mod rows;
 pub mod sql;
 
-pub use aggregate::{Progress, Stage, aggregate, aggregate_jsonl, aggregate_jsonl_with_progress};
+pub use aggregate::{
+    MetricSums, Progress, Stage, VariantSums, aggregate, aggregate_jsonl,
+    aggregate_jsonl_with_progress, build_request, short_variant,
+};
 pub use definition::Definition;
 pub use error::{AggregateError, Place};
 pub use jsonl::MAX_LINE_BYTES;
