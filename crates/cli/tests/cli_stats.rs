@@ -145,6 +145,8 @@ fn aggregate_in_a_window() {
     };
     let all = run(&[]);
     assert_eq!(units(&all), 60);
+    // The line-by-line reader gives the same request as DataFusion (the default) here.
+    assert_eq!(run(&["--engine", "lines"]), all);
     // No exposure is that late: the window holds none of them, which is bad input.
     let late = flagstone(&[
         "aggregate",
