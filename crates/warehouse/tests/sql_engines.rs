@@ -2,6 +2,10 @@
 //! duckdb`) and PostgreSQL (Debian's `postgresql`, a throwaway cluster started on a free
 //! loopback port). Both must agree with the reference implementation to 1e-9 relative, on data
 //! holding every edge case (`common::data`), with and without daily rows and CUPED.
+//!
+//! It runs with the crate's `engines` feature, which `.ci/run` turns on after installing both:
+//! `cargo test -p flagstone-warehouse --features engines`.
+#![cfg(feature = "engines")]
 #![allow(
     clippy::unwrap_used,
     clippy::expect_used,
