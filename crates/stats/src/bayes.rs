@@ -7,7 +7,7 @@
 //! credible intervals of differences are found by inverting such integrals.
 
 use crate::error::StatsError;
-use crate::quadrature::{even_breaks, integrate};
+use crate::quadrature::{even_breaks, integrate, integrate_to_grain};
 use crate::special::{
     TailSide, beta_pdf, beta_quantile, incomplete_beta, ln_beta, normal_cdf, normal_pdf,
     normal_quantile_upper,
@@ -64,6 +64,17 @@ pub trait Posterior {
     fn support(&self) -> (f64, f64);
     /// Posterior mean.
     fn mean(&self) -> f64;
+    /// The distribution of `1 − X`.
+    fn mirrored(&self) -> Self
+    where
+        Self: Sized;
+    /// Whether integrals over this posterior are better taken over `1 − X`: a Beta
+    /// posterior whose mass lies above ½, where `f64` spaces its values `2^-53` apart
+    /// whatever the posterior's width (Beta(9e15, 156) has a standard deviation of 1.4e-15,
+    /// a dozen representable values), while near 0 they are as fine as the width.
+    fn near_one(&self) -> bool {
+        false
+    }
 }
 
 /// Beta(α, β) posterior of a proportion.
@@ -172,6 +183,12 @@ impl Posterior for BetaPosterior {
     fn mean(&self) -> f64 {
         self.alpha / (self.alpha + self.beta)
     }
+    fn mirrored(&self) -> Self {
+        BetaPosterior::mirrored(self)
+    }
+    fn near_one(&self) -> bool {
+        self.alpha > self.beta
+    }
 }
 
 /// Normal posterior of a mean (or of an effect).
@@ -198,6 +215,9 @@ impl Posterior for NormalPosterior {
     }
     fn mean(&self) -> f64 {
         self.mean
+    }
+    fn mirrored(&self) -> Self {
+        NormalPosterior { mean: 1.0 - self.mean, sd: self.sd }
     }
 }
 
@@ -288,6 +308,13 @@ pub fn prob_greater(x: &BetaPosterior, y: &BetaPosterior) -> f64 {
 
 /// `P(X > Y)` by quadrature (any parameters).
 pub fn prob_greater_quadrature<P: Posterior, Q: Posterior>(x: &P, y: &Q) -> f64 {
+    if y.near_one() {
+        // P(X > Y) = P(1 − X < 1 − Y), integrated where 1 − Y has its digits.
+        let (x, y) = (x.mirrored(), y.mirrored());
+        let (lo, hi) = y.support();
+        return integrate(|v| y.pdf(v) * x.cdf(v), &even_breaks(lo, hi, 24), QUAD_TOL)
+            .clamp(0.0, 1.0);
+    }
     let (lo, hi) = y.support();
     integrate(|v| y.pdf(v) * x.sf(v), &even_breaks(lo, hi, 24), QUAD_TOL).clamp(0.0, 1.0)
 }
@@ -304,26 +331,24 @@ pub fn expected_loss(chosen: &BetaPosterior, other: &BetaPosterior) -> f64 {
 /// `P(arm j is best)` for every arm, by one-dimensional quadrature over each arm's support,
 /// normalised so the probabilities sum to 1 (the raw sum differs by less than the quadrature
 /// tolerance). `higher_is_better` picks the direction.
+///
+/// An arm whose mass lies near 1 ([`Posterior::near_one`]) is integrated over `1 − X`:
+/// `P(X_j best) = P(1 − X_j lowest)`.
 pub fn prob_best<P: Posterior>(arms: &[P], higher_is_better: bool) -> Vec<f64> {
+    let mirrored: Vec<P> = if arms.iter().any(Posterior::near_one) {
+        arms.iter().map(Posterior::mirrored).collect()
+    } else {
+        Vec::new()
+    };
     let raw: Vec<f64> = arms
         .iter()
         .enumerate()
         .map(|(j, arm)| {
-            let (lo, hi) = arm.support();
-            integrate(
-                |x| {
-                    let mut v = arm.pdf(x);
-                    for (i, other) in arms.iter().enumerate() {
-                        if i != j && v != 0.0 {
-                            v *= if higher_is_better { other.cdf(x) } else { other.sf(x) };
-                        }
-                    }
-                    v
-                },
-                &even_breaks(lo, hi, 24),
-                QUAD_TOL,
-            )
-            .max(0.0)
+            if arm.near_one() {
+                best_integral(&mirrored, j, !higher_is_better)
+            } else {
+                best_integral(arms, j, higher_is_better)
+            }
         })
         .collect();
     let total: f64 = raw.iter().sum();
@@ -332,6 +357,26 @@ pub fn prob_best<P: Posterior>(arms: &[P], higher_is_better: bool) -> Vec<f64> {
     } else {
         vec![1.0 / arms.len().max(1) as f64; arms.len()]
     }
+}
+
+/// `∫ f_j(x) Π_{i≠j} F_i(x) dx` (or with the survival functions when lower is better).
+fn best_integral<P: Posterior>(arms: &[P], j: usize, higher_is_better: bool) -> f64 {
+    let Some(arm) = arms.get(j) else { return 0.0 };
+    let (lo, hi) = arm.support();
+    integrate(
+        |x| {
+            let mut v = arm.pdf(x);
+            for (i, other) in arms.iter().enumerate() {
+                if i != j && v != 0.0 {
+                    v *= if higher_is_better { other.cdf(x) } else { other.sf(x) };
+                }
+            }
+            v
+        },
+        &even_breaks(lo, hi, 24),
+        QUAD_TOL,
+    )
+    .max(0.0)
 }
 
 /// Solves `P(V ≤ v) = q` (side Lower) or `P(V > v) = q` (side Upper) for a distribution given
@@ -381,7 +426,10 @@ fn invert<C: Fn(f64) -> f64, S: Fn(f64) -> f64>(
     // Illinois false position: superlinear, and always keeps a bracket.
     let mut last_side = 0_i8;
     for _ in 0..100 {
-        if hi - lo <= 1e-12 * (1.0 + lo.abs().max(hi.abs())) {
+        // Relative to the spread, down to the spacing of f64: near ±1 a width of 1e-12
+        // is a thousand standard deviations of a posterior as narrow as 1e-15.
+        let size = lo.abs().max(hi.abs());
+        if hi - lo <= (1e-12 * (1.0 + size)).min(1e-9 * scale).max(4.0 * f64::EPSILON * size) {
             break;
         }
         let mut mid =
@@ -412,19 +460,83 @@ fn invert<C: Fn(f64) -> f64, S: Fn(f64) -> f64>(
     0.5 * (lo + hi)
 }
 
+/// The two posteriors of a difference, set up for the integrals of its tails: over the
+/// narrower one (whose density the quadrature must resolve; the wider one's tail is smooth at
+/// the f64 spacing), and over `1 − X` when the narrower one lies near 1
+/// ([`Posterior::near_one`]). A posterior 1e-15 wide integrated the other way round is a step
+/// a few f64 spacings wide that the quadrature bisects to the spacing, hundreds of times per
+/// interval.
+struct Pair {
+    /// Treatment and control, both mirrored when `mirrored`.
+    t: BetaPosterior,
+    c: BetaPosterior,
+    mirrored: bool,
+    over_control: bool,
+    breaks: Vec<f64>,
+}
+
+impl Pair {
+    fn new(treatment: &BetaPosterior, control: &BetaPosterior) -> Self {
+        let over_control = control.variance() <= treatment.variance();
+        let narrow = if over_control { control } else { treatment };
+        let mirrored = narrow.near_one();
+        let (t, c) = if mirrored {
+            (treatment.mirrored(), control.mirrored())
+        } else {
+            (*treatment, *control)
+        };
+        let (lo, hi) = if over_control { c.support() } else { t.support() };
+        Pair { t, c, mirrored, over_control, breaks: even_breaks(lo, hi, 16) }
+    }
+
+    /// `∫ f_outer(x) g(x) dx`, where `g` shifts its argument by `v`.
+    fn integrate(&self, v: f64, g: impl Fn(f64) -> f64) -> f64 {
+        let outer = if self.over_control { &self.c } else { &self.t };
+        let grain = 2.0 * f64::EPSILON * v.abs();
+        integrate_to_grain(|x| outer.pdf(x) * g(x), &self.breaks, QUAD_TOL, grain)
+    }
+
+    /// `P(T − C ≤ v)` (`below`) or `P(T − C > v)` in the pair's own coordinates.
+    fn difference_tail(&self, v: f64, below: bool) -> f64 {
+        let (t, c) = (&self.t, &self.c);
+        match (self.over_control, below) {
+            (true, true) => self.integrate(v, |x| t.cdf(x + v)),
+            (true, false) => self.integrate(v, |x| t.sf(x + v)),
+            (false, true) => self.integrate(v, |x| c.sf(x - v)),
+            (false, false) => self.integrate(v, |x| c.cdf(x - v)),
+        }
+    }
+
+    /// `P(X_t ≤ (1 + r)X_c)` (`below`) or its complement, in the original coordinates, for
+    /// `r > −1`. Mirrored, `X_t ≤ (1 + r)X_c` reads `Y_t ≥ (1 + r)Y_c − r`, or
+    /// `Y_c ≤ (Y_t + r)/(1 + r)`, with `Y = 1 − X`.
+    fn ratio_tail(&self, r: f64, below: bool) -> f64 {
+        let (t, c) = (&self.t, &self.c);
+        let k = 1.0 + r;
+        match (self.mirrored, self.over_control, below) {
+            (false, true, true) => self.integrate(r, |x| t.cdf(k * x)),
+            (false, true, false) => self.integrate(r, |x| t.sf(k * x)),
+            (false, false, true) => self.integrate(r, |x| c.sf(x / k)),
+            (false, false, false) => self.integrate(r, |x| c.cdf(x / k)),
+            (true, true, true) => self.integrate(r, |y| t.sf(r.mul_add(y, y - r))),
+            (true, true, false) => self.integrate(r, |y| t.cdf(r.mul_add(y, y - r))),
+            (true, false, true) => self.integrate(r, |y| c.cdf((y + r) / k)),
+            (true, false, false) => self.integrate(r, |y| c.sf((y + r) / k)),
+        }
+    }
+}
+
 /// Equal-tailed credible interval of the relative difference `(X_t − X_c)/X_c`, by inverting
-/// `P((X_t − X_c)/X_c ≤ r) = ∫ f_c(x) F_t((1 + r)x) dx`.
+/// `P((X_t − X_c)/X_c ≤ r) = ∫ f_c(x) F_t((1 + r)x) dx` (or the same integral over the
+/// treatment, or over `1 − X`: see [`Pair`]).
 pub fn relative_difference_interval(
     treatment: &BetaPosterior,
     control: &BetaPosterior,
     alpha: f64,
 ) -> (f64, f64) {
-    let (lo, hi) = control.support();
-    let breaks = even_breaks(lo, hi, 16);
-    let cdf =
-        |r: f64| integrate(|x| control.pdf(x) * treatment.cdf((1.0 + r) * x), &breaks, QUAD_TOL);
-    let sf =
-        |r: f64| integrate(|x| control.pdf(x) * treatment.sf((1.0 + r) * x), &breaks, QUAD_TOL);
+    let pair = Pair::new(treatment, control);
+    let cdf = |r: f64| pair.ratio_tail(r, true);
+    let sf = |r: f64| pair.ratio_tail(r, false);
     let (mt, mc) = (treatment.mean(), control.mean());
     let guess = mt / mc - 1.0;
     let scale =
@@ -437,16 +549,21 @@ pub fn relative_difference_interval(
 }
 
 /// Equal-tailed credible interval of the absolute difference `X_t − X_c`, by inverting
-/// `P(X_t − X_c ≤ d) = ∫ f_c(x) F_t(x + d) dx`.
+/// `P(X_t − X_c ≤ d) = ∫ f_c(x) F_t(x + d) dx` (or the same integral over the treatment, or
+/// over `1 − X`, where the difference changes sign: see [`Pair`]).
 pub fn difference_interval(
     treatment: &BetaPosterior,
     control: &BetaPosterior,
     alpha: f64,
 ) -> (f64, f64) {
-    let (lo, hi) = control.support();
-    let breaks = even_breaks(lo, hi, 16);
-    let cdf = |d: f64| integrate(|x| control.pdf(x) * treatment.cdf(x + d), &breaks, QUAD_TOL);
-    let sf = |d: f64| integrate(|x| control.pdf(x) * treatment.sf(x + d), &breaks, QUAD_TOL);
+    let pair = Pair::new(treatment, control);
+    // Mirrored, T − C = −(X_t − X_c).
+    let cdf = |d: f64| {
+        if pair.mirrored { pair.difference_tail(-d, false) } else { pair.difference_tail(d, true) }
+    };
+    let sf = |d: f64| {
+        if pair.mirrored { pair.difference_tail(-d, true) } else { pair.difference_tail(d, false) }
+    };
     let guess = treatment.mean() - control.mean();
     let scale = (treatment.variance() + control.variance()).sqrt();
     let q = 0.5 * alpha;
@@ -697,6 +814,9 @@ mod normal_approximation_tests {
         }
         fn mean(&self) -> f64 {
             self.0.mean()
+        }
+        fn mirrored(&self) -> Self {
+            ExactBeta(self.0.mirrored())
         }
     }
 }

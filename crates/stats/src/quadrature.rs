@@ -56,7 +56,20 @@ fn kronrod<F: FnMut(f64) -> f64>(f: &mut F, a: f64, b: f64) -> Segment {
 
 /// `∫ f` over the panels `breaks[0]..breaks[1]..…`, bisecting the panel with the largest
 /// error estimate until the total estimate is below `abs_tol` (or 2 000 panels).
-pub(crate) fn integrate<F: FnMut(f64) -> f64>(mut f: F, breaks: &[f64], abs_tol: f64) -> f64 {
+pub(crate) fn integrate<F: FnMut(f64) -> f64>(f: F, breaks: &[f64], abs_tol: f64) -> f64 {
+    integrate_to_grain(f, breaks, abs_tol, 0.0)
+}
+
+/// [`integrate`], keeping panels no narrower than `grain`: an integrand that reads its
+/// argument through a rounding `x + v` is a staircase with steps `ε|v|` apart, which no
+/// narrower panel resolves (each step would otherwise be bisected down to the f64 spacing
+/// of `x`).
+pub(crate) fn integrate_to_grain<F: FnMut(f64) -> f64>(
+    mut f: F,
+    breaks: &[f64],
+    abs_tol: f64,
+    grain: f64,
+) -> f64 {
     let mut segments: Vec<Segment> = breaks
         .windows(2)
         .filter_map(|w| match w {
@@ -77,7 +90,7 @@ pub(crate) fn integrate<F: FnMut(f64) -> f64>(mut f: F, breaks: &[f64], abs_tol:
         let Some(worst) = worst else { break };
         let s = segments.swap_remove(worst);
         let mid = 0.5 * (s.a + s.b);
-        if mid <= s.a || mid >= s.b {
+        if mid <= s.a || mid >= s.b || s.b - s.a <= grain {
             // The panel cannot be split further in f64; keep its estimate.
             segments.push(Segment { error: 0.0, ..s });
             continue;
