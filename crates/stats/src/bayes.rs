@@ -528,7 +528,7 @@ impl Pair {
 
 /// Equal-tailed credible interval of the relative difference `(X_t − X_c)/X_c`, by inverting
 /// `P((X_t − X_c)/X_c ≤ r) = ∫ f_c(x) F_t((1 + r)x) dx` (or the same integral over the
-/// treatment, or over `1 − X`: see [`Pair`]).
+/// treatment, or over `1 − X` when the narrower one lies near 1).
 pub fn relative_difference_interval(
     treatment: &BetaPosterior,
     control: &BetaPosterior,
@@ -550,7 +550,7 @@ pub fn relative_difference_interval(
 
 /// Equal-tailed credible interval of the absolute difference `X_t − X_c`, by inverting
 /// `P(X_t − X_c ≤ d) = ∫ f_c(x) F_t(x + d) dx` (or the same integral over the treatment, or
-/// over `1 − X`, where the difference changes sign: see [`Pair`]).
+/// over `1 − X`, where the difference changes sign).
 pub fn difference_interval(
     treatment: &BetaPosterior,
     control: &BetaPosterior,
