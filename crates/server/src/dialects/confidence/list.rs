@@ -15,7 +15,8 @@
 //! workflow. Tokens do not survive a restart (AIP-158 lets them expire).
 
 use super::error::GoogleError;
-use sha2::{Digest, Sha256};
+use hmac::{Hmac, KeyInit, Mac};
+use sha2::Sha256;
 use std::sync::OnceLock;
 use subtle::ConstantTimeEq;
 
@@ -261,24 +262,18 @@ fn key() -> &'static [u8; 32] {
     })
 }
 
-/// HMAC-SHA-256 (RFC 2104) over `parts`.
+/// HMAC-SHA-256 (RFC 2104) over `parts`, each preceded by its length so that no two
+/// different lists of parts give the same message.
 fn hmac(key: &[u8; 32], parts: &[&[u8]]) -> [u8; 32] {
-    let mut inner_pad = [0x36u8; 64];
-    let mut outer_pad = [0x5cu8; 64];
-    for (i, k) in key.iter().enumerate() {
-        inner_pad[i] ^= k;
-        outer_pad[i] ^= k;
-    }
-    let mut inner = Sha256::new();
-    inner.update(inner_pad);
+    // RFC 2104 pads a key shorter than the block with zeros: the same MAC, and infallible.
+    let mut block = [0u8; 64];
+    block[..32].copy_from_slice(key);
+    let mut mac = <Hmac<Sha256> as KeyInit>::new(&block.into());
     for part in parts {
-        inner.update((part.len() as u64).to_le_bytes());
-        inner.update(part);
+        mac.update(&(part.len() as u64).to_le_bytes());
+        mac.update(part);
     }
-    let mut outer = Sha256::new();
-    outer.update(outer_pad);
-    outer.update(inner.finalize());
-    outer.finalize().into()
+    mac.finalize().into_bytes().into()
 }
 
 fn keystream(key: &[u8; 32], tag: &[u8]) -> [u8; 32] {
