@@ -271,6 +271,24 @@ pub fn build_request(
             }
         })
         .collect();
+    let variants = order
+        .iter()
+        .map(|&name| VariantSpec {
+            name: name.clone(),
+            expected_share: 1.0,
+            units: Some(units(name)),
+        })
+        .collect();
+    default_request(control, variants, metrics)
+}
+
+/// The request `analyze` reads, with `flagstone aggregate`'s settings: a z-test at α 0.05 and
+/// power 0.8, Bonferroni, delta-method relative intervals, no prior, no sequential design.
+pub(crate) fn default_request(
+    control: String,
+    variants: Vec<VariantSpec>,
+    metrics: Vec<MetricSpec>,
+) -> AnalysisRequest {
     AnalysisRequest {
         alpha: 0.05,
         power: 0.8,
@@ -279,14 +297,7 @@ pub fn build_request(
         relative_ci: RelativeCi::Delta,
         control,
         prior: None,
-        variants: order
-            .iter()
-            .map(|&name| VariantSpec {
-                name: name.clone(),
-                expected_share: 1.0,
-                units: Some(units(name)),
-            })
-            .collect(),
+        variants,
         metrics,
         sequential: None,
     }

@@ -1,13 +1,11 @@
 //! The warehouse query's output rows (the column contract), read back from CSV, merged across
 //! days and turned into an analysis request.
 
-use crate::aggregate::short_variant;
+use crate::aggregate::{default_request, short_variant};
 use flagstone_stats::analysis::{
     AnalysisRequest, Count, CovariateSpec, Direction, MetricKind, MetricSpec, MetricType,
     MomentsSpec, StatsSpec, VariantSpec,
 };
-use flagstone_stats::correction::Correction;
-use flagstone_stats::{Method, RelativeCi};
 use std::collections::BTreeMap;
 
 /// What a row holds: one metric's sums for one variant, or the count of excluded units.
@@ -391,35 +389,26 @@ pub fn to_request(source: &str, rows: &[Row]) -> Result<AnalysisRequest, RowsErr
         order.insert(0, c);
     }
     let control = order.first().cloned().unwrap_or_default();
-    Ok(AnalysisRequest {
-        alpha: 0.05,
-        power: 0.8,
-        method: Method::ZTest,
-        correction: Correction::Bonferroni,
-        relative_ci: RelativeCi::Delta,
-        control,
-        prior: None,
-        variants: order
-            .iter()
-            .map(|name| VariantSpec {
-                name: name.clone(),
-                expected_share: 1.0,
-                units: variants.get(name).map(|&n| Count(n)),
-            })
-            .collect(),
-        metrics: metrics
-            .into_iter()
-            .map(|(id, (metric_type, data))| MetricSpec {
-                id,
-                metric_type,
-                kind: MetricKind::Success,
-                preferred_direction: Direction::Increase,
-                sides: None,
-                minimum_detectable_effect: None,
-                non_inferiority_margin: None,
-                data,
-            })
-            .collect(),
-        sequential: None,
-    })
+    let variant_specs = order
+        .iter()
+        .map(|name| VariantSpec {
+            name: name.clone(),
+            expected_share: 1.0,
+            units: variants.get(name).map(|&n| Count(n)),
+        })
+        .collect();
+    let metrics = metrics
+        .into_iter()
+        .map(|(id, (metric_type, data))| MetricSpec {
+            id,
+            metric_type,
+            kind: MetricKind::Success,
+            preferred_direction: Direction::Increase,
+            sides: None,
+            minimum_detectable_effect: None,
+            non_inferiority_margin: None,
+            data,
+        })
+        .collect();
+    Ok(default_request(control, variant_specs, metrics))
 }
